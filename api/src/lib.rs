@@ -1,0 +1,1 @@
+//! `api`: the HTTP API and the pieces the `trx-energy` binary composes.

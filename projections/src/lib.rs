@@ -1,0 +1,1 @@
+//! `projections`: the projector runtime and the read models built from the global event log.
