@@ -175,7 +175,7 @@ mod tests {
     #[derive(Deserialize)]
     struct Valid {
         base58: String,
-        hex: String,
+        hex: Option<String>,
     }
     #[derive(Deserialize)]
     struct Invalid {
@@ -194,11 +194,12 @@ mod tests {
         assert!(!v.valid.is_empty());
         for case in v.valid {
             let from_b58 = TronAddress::from_base58(&case.base58).unwrap();
-            let from_hex = TronAddress::from_hex(&case.hex).unwrap();
+            assert_eq!(from_b58.to_base58(), case.base58);
+            let Some(hex) = case.hex else { continue };
+            let from_hex = TronAddress::from_hex(&hex).unwrap();
             assert_eq!(from_b58, from_hex, "{}", case.base58);
-            assert_eq!(from_b58.to_hex(), case.hex.to_lowercase());
-            assert_eq!(from_hex.to_base58(), case.base58);
-            assert_eq!(TronAddress::parse(&case.hex).unwrap(), from_b58);
+            assert_eq!(from_b58.to_hex(), hex.to_lowercase());
+            assert_eq!(TronAddress::parse(&hex).unwrap(), from_b58);
         }
     }
 
