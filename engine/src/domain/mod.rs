@@ -1,8 +1,30 @@
 //! The domain: aggregates, their commands, events and errors, pricing, and the value types they
 //! share. Pure code with no IO; everything here is testable with given/when/then.
 
+use std::fmt;
+
 pub mod address;
 pub mod money;
 
 pub use address::{AddressError, TronAddress};
 pub use money::{Amount, AmountError, Asset, UnknownAsset, MAX_AMOUNT};
+
+/// A command addressed to one aggregate. Its type name is stable: it is stored in the command log.
+pub trait DomainCommand: fmt::Debug + Send + Sync + 'static {
+    fn command_type(&self) -> &'static str;
+}
+
+/// What the command bus needs of an aggregate beyond `cqrs_es::Aggregate`: cloning (a command is
+/// decided on a copy, so a rejected or unwritten decision leaves the live state untouched),
+/// equality (snapshots and in-memory state are proven equal to a full replay), and a name for
+/// the shape of its serialised state, so a snapshot of an older shape is ignored, not misread.
+pub trait DomainAggregate:
+    cqrs_es::Aggregate<Command: DomainCommand, Error: serde::Serialize + Clone + PartialEq>
+    + Clone
+    + PartialEq
+    + fmt::Debug
+    + 'static
+{
+    /// Bump when the serialised state changes shape (e.g. `"account/1"` → `"account/2"`).
+    const STATE_SCHEMA: &'static str;
+}
