@@ -3,3 +3,9 @@
 //! the never-skipping global-log reader). The `domain` module does no IO.
 
 pub mod domain;
+pub mod error;
+pub mod store;
+#[cfg(feature = "testing")]
+pub mod testing;
+
+pub use error::Error;
