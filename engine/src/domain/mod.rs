@@ -27,4 +27,13 @@ pub trait DomainAggregate:
 {
     /// Bump when the serialised state changes shape (e.g. `"account/1"` → `"account/2"`).
     const STATE_SCHEMA: &'static str;
+
+    /// The pure decision: the events a command produces on this state, or why it is refused.
+    /// Must not change `self`; `cqrs_es::Aggregate::handle` is this followed by `apply`. The bus
+    /// calls it directly so that it never clones the state for a decision.
+    fn decide(
+        &self,
+        command: Self::Command,
+        services: &Self::Services,
+    ) -> Result<Vec<Self::Event>, Self::Error>;
 }
