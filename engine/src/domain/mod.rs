@@ -10,7 +10,8 @@ pub use address::{AddressError, TronAddress};
 pub use money::{Amount, AmountError, Asset, UnknownAsset, MAX_AMOUNT};
 
 /// A command addressed to one aggregate. Its type name is stable: it is stored in the command log.
-pub trait DomainCommand: fmt::Debug + Send + Sync + 'static {
+/// Commands are cloned when the bus decides a batch again after a concurrency conflict.
+pub trait DomainCommand: Clone + fmt::Debug + Send + Sync + 'static {
     fn command_type(&self) -> &'static str;
 }
 
