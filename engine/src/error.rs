@@ -20,6 +20,8 @@ pub enum Error {
     CommandIdReused { command_id: uuid::Uuid, used_for: String },
     #[error("stored {what} could not be decoded: {reason}")]
     Corrupt { what: String, reason: String },
+    #[error("the batch this command was decided in could not be stored: {0}")]
+    BatchFailed(String),
     #[error("private PostgreSQL cluster: {0}")]
     Cluster(String),
 }

@@ -4,6 +4,7 @@
 
 pub mod domain;
 pub mod error;
+pub mod log;
 pub mod store;
 #[cfg(feature = "testing")]
 pub mod testing;

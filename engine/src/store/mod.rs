@@ -1,7 +1,13 @@
 //! The event store: postgres-es's `events` table with our global-order columns, the command bus
 //! that appends to it (idempotent, conflict-retrying, snapshotting), and the private cluster.
 
+pub mod bus;
 pub mod cluster;
+pub mod event_store;
+pub mod metadata;
 pub mod migrate;
+pub mod upcast;
 
+pub use bus::{BusConfig, CommandBus, Committed, Outcome};
+pub use metadata::{derived_command_id, Actor, CommandMetadata};
 pub use migrate::{migrate, MIGRATOR};

@@ -1,0 +1,6 @@
+//! Reading the global log in a never-skipping order: `(transaction_id, global_position)` below
+//! the transaction horizon, with checkpoints written by the caller in its own transaction.
+
+pub mod position;
+
+pub use position::LogPosition;

@@ -1,0 +1,309 @@
+//! Reading and appending aggregate streams in the postgres-es `events` table, with our own
+//! snapshots and command log written in the same statement as the events.
+
+use std::collections::HashMap;
+
+use cqrs_es::persist::EventUpcaster;
+use cqrs_es::{Aggregate, DomainEvent};
+use serde_json::Value;
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use crate::domain::DomainAggregate;
+use crate::error::Error;
+use crate::log::position::parse_xid8;
+use crate::log::LogPosition;
+use crate::store::upcast::{upcast, RawEvent};
+
+/// An aggregate as loaded: its state and how many events it has (its version).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Loaded<A> {
+    pub aggregate: A,
+    pub version: u64,
+    /// How many events the load read (after the snapshot, if one was used).
+    pub events_read: u64,
+    pub from_snapshot: bool,
+}
+
+/// Loads an aggregate: our snapshot (if it is of the current state schema) plus the events
+/// after it, upcast and applied in order.
+pub async fn load<A: DomainAggregate>(
+    pool: &PgPool,
+    id: &str,
+    upcasters: &[Box<dyn EventUpcaster>],
+) -> Result<Loaded<A>, Error> {
+    let snapshot: Option<(i64, String, Value)> = sqlx::query_as(
+        "SELECT version, state_schema, payload FROM aggregate_snapshots \
+         WHERE aggregate_type = $1 AND aggregate_id = $2",
+    )
+    .bind(A::TYPE)
+    .bind(id)
+    .fetch_optional(pool)
+    .await?;
+    let (mut aggregate, mut version, from_snapshot) = match snapshot {
+        Some((v, schema, payload)) if schema == A::STATE_SCHEMA => {
+            match serde_json::from_value::<A>(payload) {
+                Ok(a) => (a, v as u64, true),
+                Err(e) => {
+                    tracing::warn!(aggregate_type = A::TYPE, aggregate_id = id, error = %e,
+                        "snapshot unreadable; replaying all events");
+                    (A::default(), 0, false)
+                }
+            }
+        }
+        _ => (A::default(), 0, false),
+    };
+    let rows: Vec<(i64, String, String, Value)> = sqlx::query_as(
+        "SELECT sequence, event_type, event_version, payload::jsonb FROM events \
+         WHERE aggregate_type = $1 AND aggregate_id = $2 AND sequence > $3 ORDER BY sequence",
+    )
+    .bind(A::TYPE)
+    .bind(id)
+    .bind(version as i64)
+    .fetch_all(pool)
+    .await?;
+    let events_read = rows.len() as u64;
+    for (sequence, event_type, event_version, payload) in rows {
+        if sequence as u64 != version + 1 {
+            return Err(Error::corrupt(
+                format!("{} {id}", A::TYPE),
+                format!("sequence {sequence} follows {version}"),
+            ));
+        }
+        let event = decode_event::<A>(event_type, event_version, payload, upcasters)?;
+        aggregate.apply(event);
+        version += 1;
+    }
+    Ok(Loaded {
+        aggregate,
+        version,
+        events_read,
+        from_snapshot,
+    })
+}
+
+/// Decodes one stored event of aggregate `A` through the upcaster chain.
+pub fn decode_event<A: Aggregate>(
+    event_type: String,
+    event_version: String,
+    payload: Value,
+    upcasters: &[Box<dyn EventUpcaster>],
+) -> Result<A::Event, Error> {
+    let raw = upcast(
+        RawEvent {
+            event_type,
+            event_version,
+            payload,
+        },
+        upcasters,
+    );
+    serde_json::from_value(raw.payload)
+        .map_err(|e| Error::corrupt(format!("{} event {}", A::TYPE, raw.event_type), e))
+}
+
+/// One event to append.
+pub(crate) struct NewEvent {
+    pub sequence: u64,
+    pub event_type: String,
+    pub event_version: String,
+    pub payload: String,
+    pub metadata: String,
+}
+
+impl NewEvent {
+    pub fn new<E: DomainEvent>(
+        sequence: u64,
+        event: &E,
+        metadata: &HashMap<String, String>,
+    ) -> Result<Self, Error> {
+        Ok(Self {
+            sequence,
+            event_type: event.event_type(),
+            event_version: event.event_version(),
+            payload: serde_json::to_string(event)
+                .map_err(|e| Error::corrupt("event to store", e))?,
+            metadata: serde_json::to_string(metadata)
+                .map_err(|e| Error::corrupt("metadata to store", e))?,
+        })
+    }
+}
+
+/// One command-log row to write.
+pub(crate) struct LogRow {
+    pub command_id: Uuid,
+    pub command_type: &'static str,
+    pub outcome: String,
+}
+
+/// A snapshot to write with the events.
+pub(crate) struct NewSnapshot {
+    pub version: u64,
+    pub schema: &'static str,
+    pub payload: String,
+}
+
+/// What the append statement reports.
+pub(crate) enum AppendResult {
+    /// Written; the position of each event, in order.
+    Written(Vec<LogPosition>),
+    /// The stream moved past `expected_version` (another writer appended): nothing was written.
+    Stale,
+}
+
+/// Why an append failed on a unique key.
+pub(crate) enum AppendError {
+    /// Another writer is appending the same sequence right now.
+    Conflict,
+    /// A command id of the batch is in the command log already.
+    DuplicateCommand,
+    Other(Error),
+}
+
+const APPEND_SQL: &str = r#"
+WITH stale AS (
+    SELECT EXISTS (SELECT 1 FROM events
+                   WHERE aggregate_type = $1 AND aggregate_id = $2 AND sequence > $3) AS s
+), ev AS (
+    INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata)
+    SELECT $1, $2, u.seq, u.et, u.ev, u.p::json, u.m::json
+    FROM unnest($4::bigint[], $5::text[], $6::text[], $7::text[], $8::text[]) AS u(seq, et, ev, p, m)
+    WHERE NOT (SELECT s FROM stale)
+    RETURNING sequence, global_position, transaction_id
+), cl AS (
+    INSERT INTO command_log (command_id, aggregate_type, aggregate_id, command_type, outcome)
+    SELECT u.id, $1, $2, u.ct, u.o::jsonb
+    FROM unnest($9::uuid[], $10::text[], $11::text[]) AS u(id, ct, o)
+    WHERE NOT (SELECT s FROM stale)
+    RETURNING 1
+), snap AS (
+    INSERT INTO aggregate_snapshots (aggregate_type, aggregate_id, version, state_schema, payload)
+    SELECT $1, $2, $12::bigint, $13::text, $14::text::jsonb
+    WHERE $12::bigint IS NOT NULL AND NOT (SELECT s FROM stale)
+    ON CONFLICT (aggregate_type, aggregate_id) DO UPDATE
+        SET version = EXCLUDED.version, state_schema = EXCLUDED.state_schema,
+            payload = EXCLUDED.payload, taken_at = now()
+        WHERE aggregate_snapshots.version < EXCLUDED.version
+    RETURNING 1
+)
+SELECT (SELECT s FROM stale) AS stale,
+       (SELECT count(*) FROM cl) AS logged,
+       (SELECT count(*) FROM snap) AS snapped,
+       COALESCE((SELECT array_agg(global_position ORDER BY sequence) FROM ev), '{}') AS positions,
+       COALESCE((SELECT array_agg(transaction_id::text ORDER BY sequence) FROM ev), '{}') AS txids
+"#;
+
+/// Appends events, command-log rows and an optional snapshot in one statement (so one
+/// transaction), provided the stream is still at `expected_version`.
+pub(crate) async fn append(
+    pool: &PgPool,
+    aggregate_type: &str,
+    aggregate_id: &str,
+    expected_version: u64,
+    events: &[NewEvent],
+    log: &[LogRow],
+    snapshot: Option<&NewSnapshot>,
+) -> Result<AppendResult, AppendError> {
+    let row: Result<(bool, i64, i64, Vec<i64>, Vec<String>), sqlx::Error> =
+        sqlx::query_as(APPEND_SQL)
+            .bind(aggregate_type)
+            .bind(aggregate_id)
+            .bind(expected_version as i64)
+            .bind(events.iter().map(|e| e.sequence as i64).collect::<Vec<_>>())
+            .bind(events.iter().map(|e| e.event_type.as_str()).collect::<Vec<_>>())
+            .bind(events.iter().map(|e| e.event_version.as_str()).collect::<Vec<_>>())
+            .bind(events.iter().map(|e| e.payload.as_str()).collect::<Vec<_>>())
+            .bind(events.iter().map(|e| e.metadata.as_str()).collect::<Vec<_>>())
+            .bind(log.iter().map(|l| l.command_id).collect::<Vec<_>>())
+            .bind(log.iter().map(|l| l.command_type).collect::<Vec<_>>())
+            .bind(log.iter().map(|l| l.outcome.as_str()).collect::<Vec<_>>())
+            .bind(snapshot.map(|s| s.version as i64))
+            .bind(snapshot.map(|s| s.schema))
+            .bind(snapshot.map(|s| s.payload.as_str()))
+            .fetch_one(pool)
+            .await;
+    let (stale, _logged, _snapped, positions, txids) = match row {
+        Ok(r) => r,
+        Err(sqlx::Error::Database(db)) if db.code().as_deref() == Some("23505") => {
+            return Err(match db.constraint() {
+                Some("command_log_pkey") => AppendError::DuplicateCommand,
+                _ => AppendError::Conflict,
+            });
+        }
+        Err(e) => return Err(AppendError::Other(e.into())),
+    };
+    if stale {
+        return Ok(AppendResult::Stale);
+    }
+    let positions = positions
+        .into_iter()
+        .zip(txids)
+        .map(|(pos, tx)| Ok(LogPosition::new(parse_xid8(&tx)?, pos)))
+        .collect::<Result<Vec<_>, Error>>()
+        .map_err(AppendError::Other)?;
+    Ok(AppendResult::Written(positions))
+}
+
+/// A command-log row as stored.
+pub(crate) struct StoredOutcome {
+    pub aggregate_type: String,
+    pub aggregate_id: String,
+    pub command_type: String,
+    pub outcome: Value,
+}
+
+/// The stored outcomes of the given command ids (those that have one).
+pub(crate) async fn stored_outcomes(
+    pool: &PgPool,
+    ids: &[Uuid],
+) -> Result<HashMap<Uuid, StoredOutcome>, Error> {
+    let rows: Vec<(Uuid, String, String, String, Value)> = sqlx::query_as(
+        "SELECT command_id, aggregate_type, aggregate_id, command_type, outcome \
+         FROM command_log WHERE command_id = ANY($1)",
+    )
+    .bind(ids)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, aggregate_type, aggregate_id, command_type, outcome)| {
+            (
+                id,
+                StoredOutcome {
+                    aggregate_type,
+                    aggregate_id,
+                    command_type,
+                    outcome,
+                },
+            )
+        })
+        .collect())
+}
+
+/// The events with sequences `first..=last` of one aggregate, with their log positions.
+pub(crate) async fn events_between<A: Aggregate>(
+    pool: &PgPool,
+    id: &str,
+    first: u64,
+    last: u64,
+    upcasters: &[Box<dyn EventUpcaster>],
+) -> Result<Vec<(A::Event, LogPosition)>, Error> {
+    let rows: Vec<(String, String, Value, i64, String)> = sqlx::query_as(
+        "SELECT event_type, event_version, payload::jsonb, global_position, transaction_id::text \
+         FROM events WHERE aggregate_type = $1 AND aggregate_id = $2 \
+         AND sequence BETWEEN $3 AND $4 ORDER BY sequence",
+    )
+    .bind(A::TYPE)
+    .bind(id)
+    .bind(first as i64)
+    .bind(last as i64)
+    .fetch_all(pool)
+    .await?;
+    rows.into_iter()
+        .map(|(et, ev, payload, pos, tx)| {
+            Ok((
+                decode_event::<A>(et, ev, payload, upcasters)?,
+                LogPosition::new(parse_xid8(&tx)?, pos),
+            ))
+        })
+        .collect()
+}
