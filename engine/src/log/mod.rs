@@ -2,5 +2,7 @@
 //! the transaction horizon, with checkpoints written by the caller in its own transaction.
 
 pub mod position;
+pub mod reader;
 
 pub use position::LogPosition;
+pub use reader::{load_checkpoint, save_checkpoint, GlobalLogReader, RecordedEvent};

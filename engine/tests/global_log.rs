@@ -1,0 +1,142 @@
+//! The global-log reader never skips an event whose transaction commits late, and checkpoints
+//! move forward with the effects they cover.
+
+use std::time::{Duration, Instant};
+
+use engine::log::{load_checkpoint, save_checkpoint, GlobalLogReader, LogPosition, RecordedEvent};
+use engine::testing::TestDb;
+use sqlx::{Connection, PgConnection};
+
+async fn insert_event(conn: &mut PgConnection, id: &str) {
+    sqlx::query(
+        "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata) \
+         VALUES ('Account', $1, 1, 'AccountOpened', '1.0', '{\"AccountOpened\":{}}', '{}')",
+    )
+    .bind(id)
+    .execute(conn)
+    .await
+    .unwrap();
+}
+
+/// Reads with the xid8 reader until `want` events arrived after `from` (other tests share the
+/// server, and their transactions may hold the horizon back for a moment).
+async fn read_until(
+    conn: &mut PgConnection,
+    from: LogPosition,
+    want: usize,
+) -> Vec<RecordedEvent> {
+    let reader = GlobalLogReader::new();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let batch = reader.read_batch(conn, from, 100).await.unwrap();
+        if batch.len() >= want || Instant::now() > deadline {
+            return batch;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn naive_read(conn: &mut PgConnection, after: i64) -> Vec<(i64, String)> {
+    sqlx::query_as(
+        "SELECT global_position, aggregate_id FROM events WHERE global_position > $1 ORDER BY global_position",
+    )
+    .bind(after)
+    .fetch_all(conn)
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn a_transaction_that_inserts_first_and_commits_last_is_delivered_not_skipped() {
+    let db = TestDb::new().await;
+    let mut a = db.connect().await;
+    let mut b = db.connect().await;
+    let mut reader_conn = db.connect().await;
+
+    // A inserts first (lower position) and keeps its transaction open.
+    let mut tx_a = a.begin().await.unwrap();
+    insert_event(&mut tx_a, "A").await;
+    // B inserts second and commits at once.
+    let mut tx_b = b.begin().await.unwrap();
+    insert_event(&mut tx_b, "B").await;
+    tx_b.commit().await.unwrap();
+
+    // A reader polls in between.
+    let naive = naive_read(&mut reader_conn, 0).await;
+    assert_eq!(naive.iter().map(|r| r.1.as_str()).collect::<Vec<_>>(), ["B"]);
+    let naive_checkpoint = naive[0].0;
+    let reader = GlobalLogReader::new();
+    let early = reader
+        .read_batch(&mut reader_conn, LogPosition::START, 100)
+        .await
+        .unwrap();
+    assert!(
+        early.is_empty(),
+        "nothing is delivered while A, which began before B, is in flight: {early:?}"
+    );
+
+    tx_a.commit().await.unwrap();
+
+    // The naive reader, resuming after B's position, has lost A for good.
+    let naive_after = naive_read(&mut reader_conn, naive_checkpoint).await;
+    assert!(naive_after.is_empty(), "a naive reader never sees A");
+
+    // The horizon reader delivers both, A first (its transaction began first), then B.
+    let batch = read_until(&mut reader_conn, LogPosition::START, 2).await;
+    let ids: Vec<&str> = batch.iter().map(|e| e.aggregate_id.as_str()).collect();
+    assert_eq!(ids, ["A", "B"]);
+    assert!(batch[0].position < batch[1].position);
+    assert!(batch[0].position.global_position < batch[1].position.global_position);
+}
+
+#[tokio::test]
+async fn a_checkpoint_saved_with_the_effects_resumes_after_them_and_never_moves_back() {
+    let db = TestDb::new().await;
+    let mut w = db.connect().await;
+    for id in ["one", "two", "three"] {
+        insert_event(&mut w, id).await;
+    }
+    let mut conn = db.connect().await;
+    let reader = GlobalLogReader::new();
+    let all = read_until(&mut conn, LogPosition::START, 3).await;
+    assert_eq!(all.len(), 3);
+
+    // Apply the first two and save the checkpoint in the same transaction.
+    let mut tx = conn.begin().await.unwrap();
+    let first_two = reader
+        .read_batch(&mut tx, LogPosition::START, 2)
+        .await
+        .unwrap();
+    save_checkpoint(&mut tx, "test-reader", first_two[1].position)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+
+    // A rolled-back batch leaves the checkpoint where it was.
+    let mut tx = conn.begin().await.unwrap();
+    save_checkpoint(&mut tx, "test-reader", all[2].position)
+        .await
+        .unwrap();
+    tx.rollback().await.unwrap();
+
+    let at = load_checkpoint(&mut conn, "test-reader").await.unwrap();
+    assert_eq!(at, first_two[1].position);
+    let rest = reader.read_batch(&mut conn, at, 100).await.unwrap();
+    assert_eq!(
+        rest.iter().map(|e| e.aggregate_id.as_str()).collect::<Vec<_>>(),
+        ["three"]
+    );
+
+    // Saving an older position does not move the checkpoint back.
+    save_checkpoint(&mut conn, "test-reader", all[0].position)
+        .await
+        .unwrap();
+    assert_eq!(
+        load_checkpoint(&mut conn, "test-reader").await.unwrap(),
+        first_two[1].position
+    );
+    assert_eq!(
+        load_checkpoint(&mut conn, "never-ran").await.unwrap(),
+        LogPosition::START
+    );
+}
