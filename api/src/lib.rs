@@ -1,1 +1,7 @@
-//! `api`: the HTTP API and the pieces the `trx-energy` binary composes.
+//! `api`: the HTTP API and the pieces the `trx-energy` binary composes: settings, database
+//! start-up, telemetry.
+
+pub mod database;
+pub mod settings;
+pub mod status;
+pub mod telemetry;

@@ -1,1 +1,108 @@
-fn main() {}
+//! `trx-energy`: the one binary of the energy-rental engine. `trx-energy --help` lists what it does.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use api::database::Database;
+use api::settings::Settings;
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "trx-energy",
+    version,
+    about = "Event-sourced order engine for renting TRON energy",
+    long_about = "Event-sourced order engine for renting TRON energy.\n\n\
+        Settings come from the environment (DATABASE_URL, REDIS_URL, TRX_DATA_DIR, TRX_LOG_FORMAT, \
+        RUST_LOG, TRX_DATABASE_POOL_SIZE) over an optional TOML file (--config). Without \
+        DATABASE_URL a private PostgreSQL cluster is started in TRX_DATA_DIR (default ./data)."
+)]
+struct Cli {
+    /// A TOML settings file; environment variables override it.
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Apply the database migrations and exit.
+    Migrate,
+    /// Run the engine until SIGTERM or Ctrl-C (this release: the event store, migrated and
+    /// reporting its state; the lifecycle workers and the API join it in later releases).
+    Run,
+    /// Print the event store's state: events, aggregates, commands, reader checkpoints.
+    Status,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let env: HashMap<String, String> = std::env::vars().collect();
+    let settings = match Settings::load(cli.config.as_deref(), &env) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    api::telemetry::init(&settings);
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(dispatch(cli.command, settings)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn dispatch(command: Command, settings: Settings) -> anyhow::Result<ExitCode> {
+    match command {
+        Command::Migrate => {
+            let db = Database::open(&settings).await.context("open the database")?;
+            println!("migrations applied");
+            db.close().await?;
+        }
+        Command::Status => {
+            let db = Database::open(&settings).await.context("open the database")?;
+            print!("{}", api::status::report(&db.pool).await?);
+            db.close().await?;
+        }
+        Command::Run => {
+            let db = Database::open(&settings).await.context("open the database")?;
+            print!("{}", api::status::report(&db.pool).await?);
+            println!("trx-energy is running; press Ctrl-C (or send SIGTERM) to stop");
+            shutdown_signal().await;
+            tracing::info!("shutting down");
+            db.close().await?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+}

@@ -1,0 +1,200 @@
+//! The typed settings of every `trx-energy` process, loaded once at start-up: defaults, then an
+//! optional TOML file, then the environment. Nothing else reads the environment.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+/// A secret string: never printed, not even by `Debug`.
+#[derive(Clone, Deserialize, PartialEq, Eq)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Everything a process is configured with.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Settings {
+    /// PostgreSQL to use. Unset: a private cluster in `<data_dir>/postgres`, started from the
+    /// installed PostgreSQL binaries and stopped on exit.
+    pub database_url: Option<Secret>,
+    /// Redis (rate limits); used by the API.
+    pub redis_url: String,
+    /// Where a process keeps local state (the private cluster).
+    pub data_dir: PathBuf,
+    /// `text` or `json`.
+    pub log_format: LogFormat,
+    /// A tracing filter, e.g. `info,engine=debug`.
+    pub log_filter: String,
+    /// Connections in each process's database pool.
+    pub database_pool_size: u32,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            database_url: None,
+            redis_url: "redis://127.0.0.1:6379".into(),
+            data_dir: PathBuf::from("data"),
+            log_format: LogFormat::Text,
+            log_filter: "info".into(),
+            database_pool_size: 20,
+        }
+    }
+}
+
+/// Why settings could not be loaded; names the setting.
+#[derive(Debug, thiserror::Error)]
+pub enum SettingsError {
+    #[error("cannot read settings file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("settings file {path}: {message}")]
+    File { path: PathBuf, message: String },
+    #[error("environment variable {name}: {message}")]
+    Env { name: &'static str, message: String },
+}
+
+/// The environment variables read, and the setting each one sets.
+pub const ENV_VARS: &[(&str, &str)] = &[
+    ("DATABASE_URL", "database_url"),
+    ("REDIS_URL", "redis_url"),
+    ("TRX_DATA_DIR", "data_dir"),
+    ("TRX_LOG_FORMAT", "log_format"),
+    ("RUST_LOG", "log_filter"),
+    ("TRX_DATABASE_POOL_SIZE", "database_pool_size"),
+];
+
+impl Settings {
+    /// Defaults, overlaid by the file (if given) and then by the environment map.
+    pub fn load(file: Option<&Path>, env: &HashMap<String, String>) -> Result<Self, SettingsError> {
+        let mut settings = match file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|source| SettingsError::Read {
+                    path: path.to_path_buf(),
+                    source,
+                })?;
+                toml::from_str::<Settings>(&text).map_err(|e| SettingsError::File {
+                    path: path.to_path_buf(),
+                    message: e.message().to_string(),
+                })?
+            }
+            None => Settings::default(),
+        };
+        let get = |name: &str| env.get(name).filter(|v| !v.is_empty()).cloned();
+        if let Some(v) = get("DATABASE_URL") {
+            settings.database_url = Some(Secret::new(v));
+        }
+        if let Some(v) = get("REDIS_URL") {
+            settings.redis_url = v;
+        }
+        if let Some(v) = get("TRX_DATA_DIR") {
+            settings.data_dir = PathBuf::from(v);
+        }
+        if let Some(v) = get("TRX_LOG_FORMAT") {
+            settings.log_format = match v.as_str() {
+                "text" => LogFormat::Text,
+                "json" => LogFormat::Json,
+                _ => {
+                    return Err(SettingsError::Env {
+                        name: "TRX_LOG_FORMAT",
+                        message: format!("{v:?} is not one of text, json"),
+                    })
+                }
+            };
+        }
+        if let Some(v) = get("RUST_LOG") {
+            settings.log_filter = v;
+        }
+        if let Some(v) = get("TRX_DATABASE_POOL_SIZE") {
+            settings.database_pool_size = v
+                .parse()
+                .ok()
+                .filter(|n| *n > 0)
+                .ok_or_else(|| SettingsError::Env {
+                    name: "TRX_DATABASE_POOL_SIZE",
+                    message: format!("{v:?} is not a positive whole number"),
+                })?;
+        }
+        Ok(settings)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn the_environment_overrides_the_file_which_overrides_the_defaults() {
+        let dir = std::env::temp_dir().join(format!("trx-settings-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("settings.toml");
+        std::fs::write(&file, "redis_url = \"redis://file\"\nlog_format = \"json\"\n").unwrap();
+        let s = Settings::load(Some(&file), &env(&[("REDIS_URL", "redis://env")])).unwrap();
+        assert_eq!(s.redis_url, "redis://env");
+        assert_eq!(s.log_format, LogFormat::Json);
+        assert_eq!(s.data_dir, PathBuf::from("data"));
+        assert_eq!(s.database_url, None);
+    }
+
+    #[test]
+    fn a_bad_value_names_the_variable() {
+        let err = Settings::load(None, &env(&[("TRX_DATABASE_POOL_SIZE", "0")])).unwrap_err();
+        assert!(err.to_string().contains("TRX_DATABASE_POOL_SIZE"), "{err}");
+        let err = Settings::load(None, &env(&[("TRX_LOG_FORMAT", "xml")])).unwrap_err();
+        assert!(err.to_string().contains("TRX_LOG_FORMAT"), "{err}");
+    }
+
+    #[test]
+    fn an_unknown_key_in_the_file_is_an_error_naming_it() {
+        let dir = std::env::temp_dir().join(format!("trx-settings-u-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("settings.toml");
+        std::fs::write(&file, "redis_uri = \"x\"\n").unwrap();
+        let err = Settings::load(Some(&file), &HashMap::new()).unwrap_err();
+        assert!(err.to_string().contains("redis_uri"), "{err}");
+    }
+
+    #[test]
+    fn the_database_url_is_never_printed() {
+        let s = Settings::load(
+            None,
+            &env(&[("DATABASE_URL", "postgres://u:hunter2@db/x")]),
+        )
+        .unwrap();
+        assert!(!format!("{s:?}").contains("hunter2"));
+    }
+}
