@@ -3,11 +3,22 @@
 
 use std::fmt;
 
+pub mod account;
 pub mod address;
+pub mod decide;
+pub mod error;
+pub mod ids;
 pub mod money;
+pub mod pricing;
+pub mod text;
 
+pub use account::{Account, AccountCommand, AccountEvent, Balance};
 pub use address::{AddressError, TronAddress};
+pub use decide::replay;
+pub use error::DomainError;
+pub use ids::{AccountId, DepositId, OrderId, TxId};
 pub use money::{Amount, AmountError, Asset, UnknownAsset, MAX_AMOUNT};
+pub use pricing::{DurationTier, PriceTable, Quote};
 
 /// A command addressed to one aggregate. Its type name is stable: it is stored in the command log.
 /// Commands are cloned when the bus decides a batch again after a concurrency conflict.
