@@ -1,0 +1,377 @@
+//! The command bus against real PostgreSQL: concurrent reservations, idempotent command ids,
+//! several processes on one aggregate, and snapshots proven equal to a full replay.
+
+use std::sync::Arc;
+
+use chrono::Utc;
+use cqrs_es::persist::PersistedEventStore;
+use cqrs_es::EventStore;
+use engine::domain::account::{Account, AccountCommand};
+use engine::domain::ids::{AccountId, DepositId, OrderId};
+use engine::domain::{Amount, Asset, DomainError};
+use engine::store::{Actor, BusConfig, CommandBus, CommandMetadata};
+use engine::testing::TestDb;
+use postgres_es::PostgresEventRepository;
+use sqlx::PgPool;
+use uuid::Uuid;
+
+const ACCOUNT: &str = "tg:42";
+
+fn meta() -> CommandMetadata {
+    CommandMetadata::new(Actor::new("test", "bot"))
+}
+
+fn deposit_id(n: u64) -> DepositId {
+    DepositId::parse(&format!("{n:064x}")).unwrap()
+}
+
+fn reserve(order: usize, amount: u64) -> AccountCommand {
+    AccountCommand::ReserveFunds {
+        order_id: OrderId::parse(format!("order-{order}")).unwrap(),
+        asset: Asset::Trx,
+        amount: Amount::new(amount).unwrap(),
+    }
+}
+
+async fn open_and_fund(bus: &CommandBus<Account>, sun: u64) {
+    let open = AccountCommand::OpenAccount {
+        account_id: AccountId::parse(ACCOUNT).unwrap(),
+        at: Utc::now(),
+    };
+    assert!(bus
+        .execute(ACCOUNT, open, meta())
+        .await
+        .unwrap()
+        .is_accepted());
+    let credit = AccountCommand::CreditDeposit {
+        deposit_id: deposit_id(1),
+        asset: Asset::Trx,
+        amount: Amount::new(sun).unwrap(),
+    };
+    assert!(bus
+        .execute(ACCOUNT, credit, meta())
+        .await
+        .unwrap()
+        .is_accepted());
+}
+
+async fn event_count(pool: &PgPool) -> i64 {
+    sqlx::query_scalar("SELECT count(*) FROM events WHERE aggregate_id = $1")
+        .bind(ACCOUNT)
+        .fetch_one(pool)
+        .await
+        .unwrap()
+}
+
+/// The account as postgres-es itself rebuilds it from every stored event (no snapshot).
+async fn full_replay(pool: &PgPool) -> Account {
+    let store: PersistedEventStore<PostgresEventRepository, Account> =
+        PersistedEventStore::new_event_store(PostgresEventRepository::new(pool.clone()));
+    store.load_aggregate(ACCOUNT).await.unwrap().aggregate
+}
+
+#[tokio::test]
+async fn fifty_concurrent_reservations_on_an_account_that_can_afford_ten_leave_an_exact_balance() {
+    let db = TestDb::new().await;
+    let bus = Arc::new(CommandBus::<Account>::new(db.pool.clone(), ()));
+    open_and_fund(&bus, 10_000_000).await;
+
+    let tasks: Vec<_> = (0..50)
+        .map(|i| {
+            let bus = bus.clone();
+            tokio::spawn(async move { bus.execute(ACCOUNT, reserve(i, 1_000_000), meta()).await })
+        })
+        .collect();
+    let mut accepted = 0;
+    let mut insufficient = 0;
+    for t in tasks {
+        let outcome = t
+            .await
+            .unwrap()
+            .expect("no command fails to reach a decision");
+        match outcome.result {
+            Ok(_) => accepted += 1,
+            Err(DomainError::InsufficientFunds { .. }) => insufficient += 1,
+            Err(other) => panic!("unexpected rejection {other:?}"),
+        }
+    }
+    assert_eq!((accepted, insufficient), (10, 40));
+
+    let replayed = full_replay(&db.pool).await;
+    let balance = replayed.balance(Asset::Trx);
+    assert_eq!(balance.available, 0);
+    assert_eq!(balance.reserved, 10_000_000);
+    let (live, _) = bus.load(ACCOUNT).await.unwrap();
+    assert_eq!(live, replayed);
+    let logged: i64 = sqlx::query_scalar("SELECT count(*) FROM command_log")
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
+    assert_eq!(
+        logged, 52,
+        "every command, accepted or rejected, is in the command log"
+    );
+}
+
+#[tokio::test]
+async fn two_processes_reserving_on_one_account_never_overdraw_it() {
+    let db = TestDb::new().await;
+    // Two buses on one database behave as two processes: neither sees the other's memory.
+    let one = Arc::new(CommandBus::<Account>::new(db.pool.clone(), ()));
+    let two = Arc::new(CommandBus::<Account>::new(db.pool.clone(), ()));
+    open_and_fund(&one, 10_000_000).await;
+
+    let tasks: Vec<_> = (0..40)
+        .map(|i| {
+            let bus = if i % 2 == 0 { one.clone() } else { two.clone() };
+            tokio::spawn(async move { bus.execute(ACCOUNT, reserve(i, 1_000_000), meta()).await })
+        })
+        .collect();
+    let mut accepted = 0;
+    for t in tasks {
+        if t.await.unwrap().unwrap().is_accepted() {
+            accepted += 1;
+        }
+    }
+    assert_eq!(accepted, 10);
+    let replayed = full_replay(&db.pool).await;
+    assert_eq!(replayed.balance(Asset::Trx).available, 0);
+    assert_eq!(replayed.balance(Asset::Trx).reserved, 10_000_000);
+    assert_eq!(
+        one.load(ACCOUNT)
+            .await
+            .unwrap()
+            .0
+            .balance(Asset::Trx)
+            .reserved,
+        10_000_000
+    );
+}
+
+#[tokio::test]
+async fn the_same_command_id_sent_twice_produces_one_set_of_events_and_the_first_outcome() {
+    let db = TestDb::new().await;
+    let bus = CommandBus::<Account>::new(db.pool.clone(), ());
+    open_and_fund(&bus, 5_000_000).await;
+    let before = event_count(&db.pool).await;
+
+    let m = meta();
+    let first = bus
+        .execute(ACCOUNT, reserve(1, 2_000_000), m.clone())
+        .await
+        .unwrap();
+    let second = bus
+        .execute(ACCOUNT, reserve(1, 2_000_000), m.clone())
+        .await
+        .unwrap();
+    assert!(!first.duplicate && second.duplicate);
+    assert_eq!(first.result, second.result);
+    assert_eq!(event_count(&db.pool).await, before + 1);
+
+    // A fresh process (empty memory) also answers from the command log.
+    let other = CommandBus::<Account>::new(db.pool.clone(), ());
+    let third = other
+        .execute(ACCOUNT, reserve(1, 2_000_000), m)
+        .await
+        .unwrap();
+    assert!(third.duplicate);
+    assert_eq!(third.result, first.result);
+    assert_eq!(event_count(&db.pool).await, before + 1);
+}
+
+#[tokio::test]
+async fn the_same_command_id_racing_in_two_processes_produces_one_set_of_events() {
+    let db = TestDb::new().await;
+    let one = Arc::new(CommandBus::<Account>::new(db.pool.clone(), ()));
+    let two = Arc::new(CommandBus::<Account>::new(db.pool.clone(), ()));
+    open_and_fund(&one, 5_000_000).await;
+    let before = event_count(&db.pool).await;
+
+    let m = meta();
+    let tasks: Vec<_> = (0..20)
+        .map(|i| {
+            let bus = if i % 2 == 0 { one.clone() } else { two.clone() };
+            let m = m.clone();
+            tokio::spawn(async move {
+                let credit = AccountCommand::CreditDeposit {
+                    deposit_id: deposit_id(99),
+                    asset: Asset::Usdt,
+                    amount: Amount::new(7_000_000).unwrap(),
+                };
+                bus.execute(ACCOUNT, credit, m).await.unwrap()
+            })
+        })
+        .collect();
+    let mut outcomes = Vec::new();
+    for t in tasks {
+        outcomes.push(t.await.unwrap());
+    }
+    assert_eq!(outcomes.iter().filter(|o| !o.duplicate).count(), 1);
+    assert!(outcomes
+        .iter()
+        .all(|o| o.result == outcomes[0].result && o.is_accepted()));
+    assert_eq!(event_count(&db.pool).await, before + 1);
+    assert_eq!(
+        full_replay(&db.pool).await.balance(Asset::Usdt).available,
+        7_000_000
+    );
+}
+
+#[tokio::test]
+async fn a_repeated_rejected_command_keeps_its_rejection_even_once_it_could_succeed() {
+    let db = TestDb::new().await;
+    let bus = CommandBus::<Account>::new(db.pool.clone(), ());
+    open_and_fund(&bus, 1_000_000).await;
+    let m = meta();
+    let first = bus
+        .execute(ACCOUNT, reserve(5, 3_000_000), m.clone())
+        .await
+        .unwrap();
+    assert!(matches!(
+        first.result,
+        Err(DomainError::InsufficientFunds { .. })
+    ));
+    let credit = AccountCommand::CreditDeposit {
+        deposit_id: deposit_id(2),
+        asset: Asset::Trx,
+        amount: Amount::new(5_000_000).unwrap(),
+    };
+    bus.execute(ACCOUNT, credit, meta()).await.unwrap();
+    let again = bus
+        .execute(ACCOUNT, reserve(5, 3_000_000), m)
+        .await
+        .unwrap();
+    assert!(again.duplicate);
+    assert_eq!(again.result, first.result);
+    assert_eq!(
+        bus.load(ACCOUNT)
+            .await
+            .unwrap()
+            .0
+            .balance(Asset::Trx)
+            .reserved,
+        0
+    );
+}
+
+#[tokio::test]
+async fn a_command_id_reused_for_another_command_is_an_error_not_a_wrong_answer() {
+    let db = TestDb::new().await;
+    let bus = CommandBus::<Account>::new(db.pool.clone(), ());
+    open_and_fund(&bus, 1_000_000).await;
+    let m = meta();
+    bus.execute(ACCOUNT, reserve(1, 1), m.clone())
+        .await
+        .unwrap();
+    let err = bus
+        .execute(
+            ACCOUNT,
+            AccountCommand::CaptureFunds {
+                order_id: OrderId::parse("order-1").unwrap(),
+            },
+            m,
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, engine::Error::CommandIdReused { .. }),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn snapshots_bound_the_load_and_equal_a_full_replay() {
+    let db = TestDb::new().await;
+    let config = BusConfig {
+        snapshot_every: 50,
+        ..BusConfig::default()
+    };
+    let bus = CommandBus::<Account>::with_config(db.pool.clone(), (), config.clone());
+    open_and_fund(&bus, 1_000_000_000).await;
+    for i in 0..230u64 {
+        let cmd = match i % 3 {
+            0 => reserve(i as usize, 1_000 + i),
+            1 => AccountCommand::CaptureFunds {
+                order_id: OrderId::parse(format!("order-{}", i - 1)).unwrap(),
+            },
+            _ => AccountCommand::CreditDeposit {
+                deposit_id: deposit_id(1_000 + i),
+                asset: Asset::Usdt,
+                amount: Amount::new(10 + i).unwrap(),
+            },
+        };
+        assert!(bus
+            .execute(ACCOUNT, cmd, meta())
+            .await
+            .unwrap()
+            .is_accepted());
+    }
+    let (snap_version, schema): (i64, String) = sqlx::query_as(
+        "SELECT version, state_schema FROM aggregate_snapshots WHERE aggregate_id = $1",
+    )
+    .bind(ACCOUNT)
+    .fetch_one(&db.pool)
+    .await
+    .unwrap();
+    assert_eq!(snap_version, 200);
+    assert_eq!(
+        schema,
+        <Account as engine::domain::DomainAggregate>::STATE_SCHEMA
+    );
+
+    let loaded = engine::store::event_store::load::<Account>(
+        &db.pool,
+        ACCOUNT,
+        &engine::store::upcast::upcasters(),
+    )
+    .await
+    .unwrap();
+    assert!(loaded.from_snapshot);
+    assert_eq!(loaded.version, 232);
+    assert_eq!(
+        loaded.events_read, 32,
+        "only the events after the snapshot are read"
+    );
+    let replayed = full_replay(&db.pool).await;
+    assert_eq!(loaded.aggregate, replayed);
+    assert_eq!(bus.load(ACCOUNT).await.unwrap().0, replayed);
+
+    // A snapshot of another state schema is ignored: the load replays everything instead.
+    sqlx::query("UPDATE aggregate_snapshots SET state_schema = 'account/0'")
+        .execute(&db.pool)
+        .await
+        .unwrap();
+    let fallback = engine::store::event_store::load::<Account>(&db.pool, ACCOUNT, &[])
+        .await
+        .unwrap();
+    assert!(!fallback.from_snapshot);
+    assert_eq!(fallback.aggregate, replayed);
+}
+
+#[tokio::test]
+async fn events_carry_the_metadata_contract_of_their_command() {
+    let db = TestDb::new().await;
+    let bus = CommandBus::<Account>::new(db.pool.clone(), ());
+    let id = Uuid::new_v4();
+    let m = CommandMetadata::caused_by(
+        id,
+        Uuid::new_v4(),
+        Uuid::new_v4(),
+        Actor::new("alice", "admin"),
+    )
+    .with_request_id("req-1");
+    let open = AccountCommand::OpenAccount {
+        account_id: AccountId::parse(ACCOUNT).unwrap(),
+        at: Utc::now(),
+    };
+    let out = bus.execute(ACCOUNT, open, m.clone()).await.unwrap();
+    let pos = out.result.unwrap().last_position().unwrap();
+    let stored: serde_json::Value =
+        sqlx::query_scalar("SELECT metadata::jsonb FROM events WHERE global_position = $1")
+            .bind(pos.global_position)
+            .fetch_one(&db.pool)
+            .await
+            .unwrap();
+    let map: std::collections::HashMap<String, String> = serde_json::from_value(stored).unwrap();
+    assert_eq!(CommandMetadata::from_map(&map), Some(m));
+}
