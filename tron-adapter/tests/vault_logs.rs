@@ -1,0 +1,82 @@
+//! No key material in the logs or in Debug output while the vault stores, reads, derives and
+//! rotates keys. Its own test binary: tracing's per-callsite interest cache is shared by the
+//! threads of one process, so a capturing subscriber is reliable only without parallel tests.
+
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+
+use engine::testing::TestDb;
+use tron_adapter::bip32::DepositSeed;
+use tron_adapter::vault::{KeyVault, Keyring, MasterKey};
+use tron_adapter::PrivateKey;
+
+const OLD_MASTER: &str = "1111111111111111111111111111111111111111111111111111111111111111";
+const NEW_MASTER: &str = "2222222222222222222222222222222222222222222222222222222222222222";
+const WALLET_KEY: &str = "279ff36d9bf9f305af3280034bb4187c6dd299bac6b26a3c20b999c7c0d50e6e";
+
+fn ring(current: &str, previous: Option<&str>) -> Keyring {
+    let ring = Keyring::new(MasterKey::from_hex(current).unwrap());
+    match previous {
+        Some(p) => ring.with_previous(MasterKey::from_hex(p).unwrap()),
+        None => ring,
+    }
+}
+
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn no_key_material_reaches_the_logs_or_debug_output() {
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_writer(move || writer.clone())
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let db = TestDb::new().await;
+    let seed = DepositSeed::from_bytes(&[0xab; 64]).unwrap();
+    let vault = KeyVault::new(db.pool.clone(), ring(OLD_MASTER, None));
+    let key = PrivateKey::from_hex(WALLET_KEY).unwrap();
+    let (address, _) = vault.store_wallet_key(&key).await.unwrap();
+    vault.init_deposit_seed(&seed).await.unwrap();
+    let deposit = vault.deposit_address("acct-log").await.unwrap();
+    let deposit_key = vault.deposit_key("acct-log").await.unwrap();
+    let rotating = KeyVault::new(db.pool.clone(), ring(NEW_MASTER, Some(OLD_MASTER)));
+    rotating.rotate().await.unwrap();
+    let read = rotating.wallet_key(&address).await.unwrap();
+    tracing::info!(?read, ?deposit_key, ?seed, vault = ?rotating, "values as Debug");
+
+    let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    assert!(
+        logs.contains("wallet key stored"),
+        "the vault logs its work"
+    );
+    assert!(logs.contains(&address.to_base58()));
+    assert!(logs.contains(&deposit.address.to_base58()));
+    let secrets = [
+        WALLET_KEY.to_string(),
+        hex::encode(deposit_key.to_bytes().as_slice()),
+        hex::encode(seed.as_bytes()),
+        "ab".repeat(16),
+        OLD_MASTER.to_string(),
+        NEW_MASTER.to_string(),
+    ];
+    for secret in &secrets {
+        assert!(
+            !logs.to_lowercase().contains(secret),
+            "a secret reached the logs"
+        );
+    }
+}
