@@ -227,12 +227,18 @@ mod tests {
     #[test]
     fn a_wrong_version_byte_is_named() {
         let hex = "420000000000000000000000000000000000000000";
-        assert_eq!(TronAddress::parse(hex), Err(AddressError::WrongVersion(0x42)));
+        assert_eq!(
+            TronAddress::parse(hex),
+            Err(AddressError::WrongVersion(0x42))
+        );
         let mut raw = hex::decode(hex).unwrap();
         let check = double_sha256(&raw);
         raw.extend_from_slice(&check[..4]);
         let b58 = bs58::encode(raw).into_string();
-        assert_eq!(TronAddress::parse(&b58), Err(AddressError::WrongVersion(0x42)));
+        assert_eq!(
+            TronAddress::parse(&b58),
+            Err(AddressError::WrongVersion(0x42))
+        );
     }
 
     #[test]

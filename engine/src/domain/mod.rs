@@ -9,6 +9,7 @@ pub mod decide;
 pub mod error;
 pub mod ids;
 pub mod money;
+pub mod order;
 pub mod pricing;
 pub mod text;
 
@@ -18,6 +19,7 @@ pub use decide::replay;
 pub use error::DomainError;
 pub use ids::{AccountId, DepositId, OrderId, TxId};
 pub use money::{Amount, AmountError, Asset, UnknownAsset, MAX_AMOUNT};
+pub use order::{Order, OrderCommand, OrderEvent, OrderPolicy, OrderStatus};
 pub use pricing::{DurationTier, PriceTable, Quote};
 
 /// A command addressed to one aggregate. Its type name is stable: it is stored in the command log.
