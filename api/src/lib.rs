@@ -1,6 +1,7 @@
 //! `api`: the HTTP API and the pieces the `trx-energy` binary composes: settings, database
 //! start-up, telemetry.
 
+pub mod cli;
 pub mod database;
 pub mod settings;
 pub mod status;

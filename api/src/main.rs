@@ -36,6 +36,16 @@ enum Command {
     Run,
     /// Print the event store's state: events, aggregates, commands, reader checkpoints.
     Status,
+    /// TRON by hand: addresses, decoding/encoding/signing raw transactions (offline).
+    Tron {
+        #[command(subcommand)]
+        cmd: api::cli::tron::TronCommand,
+    },
+    /// The key vault: rotate the master key, import wallet keys, deposit addresses.
+    Keys {
+        #[command(subcommand)]
+        cmd: api::cli::keys::KeysCommand,
+    },
 }
 
 fn main() -> ExitCode {
@@ -67,6 +77,28 @@ fn main() -> ExitCode {
 
 async fn dispatch(command: Command, settings: Settings) -> anyhow::Result<ExitCode> {
     match command {
+        Command::Tron { cmd } => {
+            let (stdin, stdout, stderr) = (std::io::stdin(), std::io::stdout(), std::io::stderr());
+            let code = api::cli::tron::run(
+                cmd,
+                &mut stdin.lock(),
+                &mut stdout.lock(),
+                &mut stderr.lock(),
+            );
+            return Ok(ExitCode::from(code));
+        }
+        Command::Keys { cmd } => {
+            let (stdin, stdout, stderr) = (std::io::stdin(), std::io::stdout(), std::io::stderr());
+            let code = api::cli::keys::run(
+                cmd,
+                &settings,
+                &mut stdin.lock(),
+                &mut stdout.lock(),
+                &mut stderr.lock(),
+            )
+            .await;
+            return Ok(ExitCode::from(code));
+        }
         Command::Migrate => {
             let db = Database::open(&settings).await.context("open the database")?;
             println!("migrations applied");

@@ -52,6 +52,11 @@ pub struct Settings {
     pub log_filter: String,
     /// Connections in each process's database pool.
     pub database_pool_size: u32,
+    /// The key vault's master key, 64 hex digits (`TRX_MASTER_KEY`); seals every stored key.
+    pub master_key: Option<Secret>,
+    /// The master key before the last change (`TRX_PREVIOUS_MASTER_KEY`), still accepted for
+    /// reading until `trx-energy keys rotate` has re-sealed everything (docs/key-vault.md).
+    pub previous_master_key: Option<Secret>,
 }
 
 impl Default for Settings {
@@ -63,6 +68,8 @@ impl Default for Settings {
             log_format: LogFormat::Text,
             log_filter: "info".into(),
             database_pool_size: 20,
+            master_key: None,
+            previous_master_key: None,
         }
     }
 }
@@ -89,6 +96,8 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ("TRX_LOG_FORMAT", "log_format"),
     ("RUST_LOG", "log_filter"),
     ("TRX_DATABASE_POOL_SIZE", "database_pool_size"),
+    ("TRX_MASTER_KEY", "master_key"),
+    ("TRX_PREVIOUS_MASTER_KEY", "previous_master_key"),
 ];
 
 impl Settings {
@@ -142,6 +151,12 @@ impl Settings {
                     message: format!("{v:?} is not a positive whole number"),
                 })?;
         }
+        if let Some(v) = get("TRX_MASTER_KEY") {
+            settings.master_key = Some(Secret::new(v));
+        }
+        if let Some(v) = get("TRX_PREVIOUS_MASTER_KEY") {
+            settings.previous_master_key = Some(Secret::new(v));
+        }
         Ok(settings)
     }
 }
@@ -186,6 +201,27 @@ mod tests {
         std::fs::write(&file, "redis_uri = \"x\"\n").unwrap();
         let err = Settings::load(Some(&file), &HashMap::new()).unwrap_err();
         assert!(err.to_string().contains("redis_uri"), "{err}");
+    }
+
+    #[test]
+    fn the_master_keys_come_from_the_environment_and_are_never_printed() {
+        let current = "ab".repeat(32);
+        let previous = "cd".repeat(32);
+        let s = Settings::load(
+            None,
+            &env(&[
+                ("TRX_MASTER_KEY", &current),
+                ("TRX_PREVIOUS_MASTER_KEY", &previous),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(s.master_key.as_ref().map(Secret::expose), Some(current.as_str()));
+        assert_eq!(
+            s.previous_master_key.as_ref().map(Secret::expose),
+            Some(previous.as_str())
+        );
+        let shown = format!("{s:?}");
+        assert!(!shown.contains(&current) && !shown.contains(&previous));
     }
 
     #[test]

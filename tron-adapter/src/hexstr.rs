@@ -30,7 +30,7 @@ pub fn decode(what: &'static str, text: &str) -> Result<Vec<u8>, HexError> {
     if let Some((index, found)) = text.char_indices().find(|(_, c)| !c.is_ascii_hexdigit()) {
         return Err(HexError::NotHex { what, found, index });
     }
-    if text.len() % 2 != 0 {
+    if !text.len().is_multiple_of(2) {
         return Err(HexError::OddLength {
             what,
             len: text.len(),

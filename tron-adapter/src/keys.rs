@@ -53,7 +53,7 @@ impl PrivateKey {
     pub fn from_hex(text: &str) -> Result<Self, KeyError> {
         let text = text.trim();
         let text = text.strip_prefix("0x").unwrap_or(text);
-        if !text.bytes().all(|b| b.is_ascii_hexdigit()) || text.len() % 2 != 0 {
+        if !text.bytes().all(|b| b.is_ascii_hexdigit()) || !text.len().is_multiple_of(2) {
             return Err(KeyError::NotHex);
         }
         if text.len() != 64 {

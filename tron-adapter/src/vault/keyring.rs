@@ -80,6 +80,14 @@ impl MasterKey {
         Self::from_bytes(bytes.as_slice()).expect("32 bytes")
     }
 
+    /// A new random master key written as 64 hex digits, for an operator to put in
+    /// `TRX_MASTER_KEY` (`trx-energy keys generate-master-key`).
+    pub fn generate_hex() -> Zeroizing<String> {
+        let mut bytes = Zeroizing::new([0u8; 32]);
+        rand::rngs::OsRng.fill_bytes(bytes.as_mut_slice());
+        Zeroizing::new(hex::encode(bytes.as_slice()))
+    }
+
     pub fn fingerprint(&self) -> Fingerprint {
         self.fingerprint
     }

@@ -1,0 +1,306 @@
+//! `trx-energy tron …`: the exact forms operators use, through the real binary, and bad input
+//! through `run` (clear reason, exit code 1, never a panic).
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+use api::cli::tron::{run, TronCommand};
+use serde_json::Value;
+
+const BIN: &str = env!("CARGO_BIN_EXE_trx-energy");
+
+fn vectors(name: &str) -> Value {
+    let path = format!("{}/../vectors/tron/{name}", env!("CARGO_MANIFEST_DIR"));
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+/// Runs the binary with `args` and `stdin`; returns (exit code, stdout, stderr).
+fn trx(args: &[&str], stdin: &str) -> (i32, String, String) {
+    let mut child = Command::new(BIN)
+        .args(args)
+        .env_remove("DATABASE_URL")
+        .env_remove("TRX_MASTER_KEY")
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    let output = child.wait_with_output().unwrap();
+    (
+        output.status.code().unwrap_or(-1),
+        String::from_utf8(output.stdout).unwrap(),
+        String::from_utf8(output.stderr).unwrap(),
+    )
+}
+
+/// Runs `run` in-process; returns (exit code, stdout, stderr).
+fn run_here(command: TronCommand, stdin: &str) -> (u8, String, String) {
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    let code = run(command, &mut stdin.as_bytes(), &mut out, &mut err);
+    (
+        code,
+        String::from_utf8(out).unwrap(),
+        String::from_utf8(err).unwrap(),
+    )
+}
+
+#[test]
+fn address_prints_base58_a_space_and_hex_for_every_published_key() {
+    for v in vectors("keys_addresses.json")["vectors"]
+        .as_array()
+        .unwrap()
+    {
+        let (code, out, _) = trx(&["tron", "address", v["private_key"].as_str().unwrap()], "");
+        assert_eq!(code, 0);
+        assert_eq!(
+            out.trim_end(),
+            format!(
+                "{} {}",
+                v["base58"].as_str().unwrap(),
+                v["derived_hex"].as_str().unwrap()
+            )
+        );
+    }
+}
+
+#[test]
+fn check_address_prints_hex_for_valid_addresses_and_exits_1_with_a_reason_otherwise() {
+    let file = vectors("base58check.json");
+    for v in file["valid"].as_array().unwrap() {
+        let (code, out, _) = trx(
+            &["tron", "check-address", v["base58"].as_str().unwrap()],
+            "",
+        );
+        assert_eq!(code, 0);
+        let expected = v["derived_classification"]
+            .as_str()
+            .unwrap()
+            .rsplit(' ')
+            .next()
+            .unwrap();
+        assert_eq!(out.trim_end(), expected);
+    }
+    let (code, out, _) = trx(
+        &[
+            "tron",
+            "check-address",
+            "4165cfbd57fa4f20687b2c33f84c4f9017e5895d49",
+        ],
+        "",
+    );
+    assert_eq!(
+        (code, out.trim_end()),
+        (0, "4165cfbd57fa4f20687b2c33f84c4f9017e5895d49")
+    );
+    for v in file["invalid"].as_array().unwrap() {
+        let input = v["input"].as_str().unwrap();
+        let (code, out, err) = trx(&["tron", "check-address", input], "");
+        assert_eq!(code, 1, "{input}");
+        assert!(out.is_empty());
+        assert!(err.contains("is not a TRON address"), "{err}");
+    }
+}
+
+#[test]
+fn decode_prints_the_txid_and_the_node_json_of_a_published_delegation() {
+    let v = &vectors("delegate_resource.json")["vectors"][0];
+    let (code, out, _) = trx(&["tron", "decode", v["raw_data_hex"].as_str().unwrap()], "");
+    assert_eq!(code, 0);
+    let printed: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(printed["txID"], v["txID_as_published"]);
+    assert_eq!(printed["raw_data"], v["raw_data_json"]);
+}
+
+#[test]
+fn encode_reads_raw_data_or_a_whole_node_transaction_and_prints_raw_data_hex() {
+    let v = &vectors("delegate_resource.json")["vectors"][0];
+    let raw_hex = v["raw_data_hex"].as_str().unwrap();
+    let (code, out, _) = trx(&["tron", "encode"], &v["raw_data_json"].to_string());
+    assert_eq!((code, out.trim_end()), (0, raw_hex));
+    let node_tx = serde_json::json!({
+        "visible": false,
+        "txID": v["txID_as_published"],
+        "raw_data": v["raw_data_json"],
+        "raw_data_hex": raw_hex,
+    });
+    let (code, out, _) = trx(&["tron", "encode"], &node_tx.to_string());
+    assert_eq!((code, out.trim_end()), (0, raw_hex));
+    let offline = &vectors("transactions.json")["offline_built_from_json"][0];
+    let (code, out, _) = trx(&["tron", "encode"], &offline["raw_data"].to_string());
+    assert_eq!(code, 0);
+    assert_eq!(out.trim_end(), offline["derived_raw_data_hex"]);
+}
+
+#[test]
+fn encode_refuses_a_node_transaction_whose_txid_does_not_match_its_raw_data() {
+    let v = &vectors("delegate_resource.json")["vectors"][0];
+    let node_tx = serde_json::json!({
+        "txID": "00".repeat(32),
+        "raw_data": v["raw_data_json"],
+    });
+    let (code, out, err) = trx(&["tron", "encode"], &node_tx.to_string());
+    assert_eq!(code, 1);
+    assert!(out.is_empty());
+    assert!(err.contains("txID"), "{err}");
+}
+
+#[test]
+fn sign_prints_the_txid_and_a_130_digit_signature_that_recovers_the_key() {
+    let v = &vectors("transactions.json")["signed_or_hashed"][0];
+    let key = "279ff36d9bf9f305af3280034bb4187c6dd299bac6b26a3c20b999c7c0d50e6e";
+    let raw_hex = v["raw_data_hex"].as_str().unwrap();
+    let (code, out, _) = trx(&["tron", "sign", raw_hex, "--key-hex", key], "");
+    assert_eq!(code, 0);
+    let printed: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(printed["txID"], v["txID"]);
+    let signature = printed["signature"].as_str().unwrap();
+    assert_eq!(signature.len(), 130);
+    let txid: [u8; 32] = hex::decode(v["txID"].as_str().unwrap())
+        .unwrap()
+        .try_into()
+        .unwrap();
+    let signer = tron_adapter::Signature::from_hex(signature)
+        .unwrap()
+        .recover_address(&txid)
+        .unwrap();
+    assert_eq!(signer.to_base58(), "TPX6HK2NRN4XKRX1JAhbC827bm7gMmy5w1");
+    let (_, again, _) = trx(&["tron", "sign", raw_hex, "--key-hex", key], "");
+    assert_eq!(again, out, "RFC6979 signatures are deterministic");
+}
+
+#[test]
+fn bad_input_exits_1_with_a_reason_and_never_echoes_a_key() {
+    let zero = "00".repeat(32);
+    let order = "fffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141";
+    let good_raw = vectors("transactions.json")["signed_or_hashed"][0]["raw_data_hex"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let cases: Vec<(TronCommand, &str, &str)> = vec![
+        (
+            TronCommand::Address {
+                private_key_hex: "abc".into(),
+            },
+            "",
+            "not hex",
+        ),
+        (
+            TronCommand::Address {
+                private_key_hex: "ab".repeat(31),
+            },
+            "",
+            "32 bytes",
+        ),
+        (
+            TronCommand::Address {
+                private_key_hex: zero.clone(),
+            },
+            "",
+            "group order",
+        ),
+        (
+            TronCommand::Address {
+                private_key_hex: order.into(),
+            },
+            "",
+            "group order",
+        ),
+        (
+            TronCommand::CheckAddress {
+                address: String::new(),
+            },
+            "",
+            "empty",
+        ),
+        (
+            TronCommand::Decode {
+                raw_data_hex: "0a0".into(),
+            },
+            "",
+            "odd number",
+        ),
+        (
+            TronCommand::Decode {
+                raw_data_hex: "0x0g".into(),
+            },
+            "",
+            "not a hex digit",
+        ),
+        (
+            TronCommand::Decode {
+                raw_data_hex: "ffffffff".into(),
+            },
+            "",
+            "not valid protobuf",
+        ),
+        (
+            TronCommand::Decode {
+                raw_data_hex: format!("40{}01", "ff".repeat(10)),
+            },
+            "",
+            "not valid protobuf",
+        ),
+        (
+            TronCommand::Decode {
+                raw_data_hex: good_raw[..good_raw.len() - 6].to_string(),
+            },
+            "",
+            "not valid protobuf",
+        ),
+        (
+            TronCommand::Decode {
+                raw_data_hex: format!("{good_raw}1001"),
+            },
+            "",
+            "canonical",
+        ),
+        (TronCommand::Encode, "not json", "not JSON"),
+        (TronCommand::Encode, "[1]", "expected a JSON object"),
+        (
+            TronCommand::Encode,
+            r#"{"contract": [{"type": "X"}]}"#,
+            "parameter",
+        ),
+        (
+            TronCommand::Sign {
+                raw_data_hex: good_raw.clone(),
+                key_hex: zero.clone(),
+            },
+            "",
+            "group order",
+        ),
+        (
+            TronCommand::Sign {
+                raw_data_hex: "zz".into(),
+                key_hex: "11".repeat(32),
+            },
+            "",
+            "not a hex digit",
+        ),
+    ];
+    for (command, stdin, reason) in cases {
+        let (code, out, err) = run_here(command, stdin);
+        assert_eq!(code, 1, "{err}");
+        assert!(out.is_empty());
+        assert!(err.starts_with("error: "), "{err}");
+        assert!(err.contains(reason), "{err:?} should mention {reason:?}");
+        assert!(!err.contains(&"11".repeat(32)) && !err.contains(&"ab".repeat(31)));
+    }
+}
+
+#[test]
+fn the_binary_exits_1_not_101_on_bad_input() {
+    let (code, _, err) = trx(&["tron", "decode", "zz"], "");
+    assert_eq!(code, 1);
+    assert!(err.contains("not a hex digit"), "{err}");
+    let (code, _, err) = trx(&["tron", "sign", "0a00", "--key-hex", "00"], "");
+    assert_eq!(code, 1);
+    assert!(err.contains("32 bytes"), "{err}");
+}
