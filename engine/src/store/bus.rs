@@ -2,19 +2,23 @@
 //!
 //! - **One writer per aggregate in this process.** Commands for the same aggregate queue up; the
 //!   first caller to take the aggregate's lock decides every queued command in order on the
-//!   in-memory state and appends all their events, command-log rows and (every
-//!   `snapshot_every` events) a snapshot in one statement. Concurrent callers on one aggregate
-//!   therefore never conflict with each other, and a busy aggregate is written in batches.
+//!   in-memory state and appends all their events and command-log rows in one statement.
+//!   Concurrent callers on one aggregate therefore never conflict with each other, and a busy
+//!   aggregate is written in batches.
 //! - **Across processes**, the append is conditional on the stream still being at the version
 //!   the decisions were made on; if another process moved it, the state is reloaded and the
 //!   batch decided again, a bounded number of times with jittered back-off.
 //! - **Idempotent commands.** Every command id is written to `command_log` with its outcome in
 //!   the same statement as its events. A repeated id (sequential or racing, in this process or
 //!   another) gets the first outcome back and changes nothing.
-//! - **Constant-cost loads.** The state stays in memory between commands; after a restart it is
-//!   read from our snapshot plus at most `snapshot_every` events.
+//! - **Bounded loads.** The state stays in memory between commands; after a restart it is read
+//!   from our snapshot plus the events after it. Snapshots are taken off the command path (a copy
+//!   of the committed state, serialised and stored by a background task) every
+//!   `max(snapshot_every, snapshot size / snapshot_bytes_per_event)` events, so a large state is
+//!   snapshotted less often and the cost of snapshots per command stays bounded.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex as StdMutex, RwLock};
 use std::time::Duration;
 
@@ -30,9 +34,7 @@ use uuid::Uuid;
 use crate::domain::{DomainAggregate, DomainCommand};
 use crate::error::Error;
 use crate::log::LogPosition;
-use crate::store::event_store::{
-    self, AppendError, AppendResult, Loaded, LogRow, NewEvent, NewSnapshot,
-};
+use crate::store::event_store::{self, AppendError, AppendResult, Loaded, LogRow, NewEvent};
 use crate::store::metadata::CommandMetadata;
 use crate::store::upcast::upcasters;
 
@@ -41,8 +43,11 @@ use crate::store::upcast::upcasters;
 pub struct BusConfig {
     /// How many times a batch is decided and appended before giving up on a conflict.
     pub max_attempts: u32,
-    /// A snapshot is written whenever a batch crosses a multiple of this many events.
+    /// At least this many events between snapshots.
     pub snapshot_every: u64,
+    /// A state of S bytes is snapshotted every S / this many events, if that is more than
+    /// `snapshot_every`: the bytes of snapshot written per event stay below this.
+    pub snapshot_bytes_per_event: u64,
     /// At most this many queued commands are decided in one statement.
     pub max_batch: usize,
     /// Aggregates kept in memory; idle ones beyond this are dropped (and reloaded when needed).
@@ -54,6 +59,7 @@ impl Default for BusConfig {
         Self {
             max_attempts: 10,
             snapshot_every: 100,
+            snapshot_bytes_per_event: 2_048,
             max_batch: 500,
             max_cached: 10_000,
         }
@@ -109,7 +115,10 @@ impl<E> Committed<E> {
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 enum StoredResult<E> {
-    Accepted { first_sequence: u64, last_sequence: u64 },
+    Accepted {
+        first_sequence: u64,
+        last_sequence: u64,
+    },
     Rejected(E),
 }
 
@@ -122,6 +131,10 @@ struct Pending<A: Aggregate> {
 struct Writer<A: Aggregate> {
     queue: StdMutex<Vec<Pending<A>>>,
     state: Mutex<Option<Loaded<A>>>,
+    /// A snapshot of this aggregate is being written by a background task.
+    snapshotting: Arc<AtomicBool>,
+    /// The size in bytes of the last snapshot written by this process.
+    snapshot_bytes: Arc<AtomicU64>,
 }
 
 /// Runs commands for one aggregate type.
@@ -203,6 +216,9 @@ where
                 };
                 if !batch.is_empty() {
                     self.run_batch(aggregate_id, &mut state, batch).await;
+                    if let Some(loaded) = state.as_mut() {
+                        self.maybe_snapshot(aggregate_id, loaded, &writer);
+                    }
                 }
                 drop(state);
                 if let Ok(result) = rx.try_recv() {
@@ -238,6 +254,8 @@ where
                 Arc::new(Writer {
                     queue: StdMutex::new(Vec::new()),
                     state: Mutex::new(None),
+                    snapshotting: Arc::new(AtomicBool::new(false)),
+                    snapshot_bytes: Arc::new(AtomicU64::new(0)),
                 })
             })
             .clone()
@@ -281,7 +299,6 @@ where
                 plan.base_version,
                 &plan.events,
                 &plan.log,
-                plan.snapshot.as_ref(),
             )
             .await;
             match result {
@@ -330,7 +347,6 @@ where
             base_version,
             events: Vec::new(),
             log: Vec::new(),
-            snapshot: None,
             decisions: Vec::with_capacity(batch.len()),
         };
         let mut first_of: HashMap<Uuid, usize> = HashMap::new();
@@ -379,16 +395,56 @@ where
                 }
             }
         }
-        let every = self.config.snapshot_every.max(1);
-        if loaded.version / every > base_version / every {
-            plan.snapshot = Some(NewSnapshot {
-                version: loaded.version,
-                schema: A::STATE_SCHEMA,
-                payload: to_json(&loaded.aggregate)?,
-            });
-        }
         loaded.events_read = 0;
         Ok(plan)
+    }
+
+    /// Starts a background snapshot of the (committed) state if enough events have passed since
+    /// the last one and none is being written.
+    fn maybe_snapshot(&self, aggregate_id: &str, loaded: &mut Loaded<A>, writer: &Writer<A>) {
+        let bytes = writer
+            .snapshot_bytes
+            .load(Ordering::Acquire)
+            .max(loaded.snapshot_bytes);
+        let interval = self
+            .config
+            .snapshot_every
+            .max(bytes / self.config.snapshot_bytes_per_event.max(1))
+            .max(1);
+        if loaded.version < loaded.snapshot_version + interval
+            || writer.snapshotting.swap(true, Ordering::AcqRel)
+        {
+            return;
+        }
+        loaded.snapshot_version = loaded.version;
+        let state = loaded.aggregate.clone();
+        let version = loaded.version;
+        let pool = self.pool.clone();
+        let id = aggregate_id.to_string();
+        let busy = writer.snapshotting.clone();
+        let size = writer.snapshot_bytes.clone();
+        tokio::spawn(async move {
+            let result = match serde_json::to_string(&state) {
+                Ok(json) => {
+                    size.store(json.len() as u64, Ordering::Release);
+                    event_store::write_snapshot(
+                        &pool,
+                        A::TYPE,
+                        &id,
+                        version,
+                        A::STATE_SCHEMA,
+                        &json,
+                    )
+                    .await
+                }
+                Err(e) => Err(Error::corrupt("snapshot", e)),
+            };
+            if let Err(e) = result {
+                tracing::warn!(aggregate_type = A::TYPE, aggregate_id = %id, version, error = %e,
+                    "snapshot not written; a later one will be");
+            }
+            busy.store(false, Ordering::Release);
+        });
     }
 
     /// Replies to the commands whose ids are already in the command log; returns the others.
@@ -473,7 +529,6 @@ struct Plan<A: Aggregate> {
     base_version: u64,
     events: Vec<NewEvent>,
     log: Vec<LogRow>,
-    snapshot: Option<NewSnapshot>,
     decisions: Vec<Decision<A>>,
 }
 

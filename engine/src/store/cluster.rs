@@ -49,7 +49,11 @@ impl PrivateCluster {
         }
         if let Some(port) = running_port(&pgdata) {
             if pg_ready(&bin_dir, port) {
-                return Ok(Self { data_dir, bin_dir, port });
+                return Ok(Self {
+                    data_dir,
+                    bin_dir,
+                    port,
+                });
             }
         }
         let port = free_port()?;
@@ -74,7 +78,11 @@ impl PrivateCluster {
             ],
             as_root,
         )?;
-        Ok(Self { data_dir, bin_dir, port })
+        Ok(Self {
+            data_dir,
+            bin_dir,
+            port,
+        })
     }
 
     /// The URL of the cluster's `postgres` database.

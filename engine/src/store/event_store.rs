@@ -23,6 +23,9 @@ pub struct Loaded<A> {
     /// How many events the load read (after the snapshot, if one was used).
     pub events_read: u64,
     pub from_snapshot: bool,
+    /// The version of the newest snapshot known (0: none) and its size in bytes of JSON.
+    pub snapshot_version: u64,
+    pub snapshot_bytes: u64,
 }
 
 /// Loads an aggregate: our snapshot (if it is of the current state schema) plus the events
@@ -32,16 +35,18 @@ pub async fn load<A: DomainAggregate>(
     id: &str,
     upcasters: &[Box<dyn EventUpcaster>],
 ) -> Result<Loaded<A>, Error> {
-    let snapshot: Option<(i64, String, Value)> = sqlx::query_as(
-        "SELECT version, state_schema, payload FROM aggregate_snapshots \
-         WHERE aggregate_type = $1 AND aggregate_id = $2",
+    let snapshot: Option<(i64, String, Value, i64)> = sqlx::query_as(
+        "SELECT version, state_schema, payload, octet_length(payload::text)::bigint \
+         FROM aggregate_snapshots WHERE aggregate_type = $1 AND aggregate_id = $2",
     )
     .bind(A::TYPE)
     .bind(id)
     .fetch_optional(pool)
     .await?;
+    let mut snapshot_bytes = 0;
     let (mut aggregate, mut version, from_snapshot) = match snapshot {
-        Some((v, schema, payload)) if schema == A::STATE_SCHEMA => {
+        Some((v, schema, payload, bytes)) if schema == A::STATE_SCHEMA => {
+            snapshot_bytes = bytes as u64;
             match serde_json::from_value::<A>(payload) {
                 Ok(a) => (a, v as u64, true),
                 Err(e) => {
@@ -63,6 +68,7 @@ pub async fn load<A: DomainAggregate>(
     .fetch_all(pool)
     .await?;
     let events_read = rows.len() as u64;
+    let snapshot_version = if from_snapshot { version } else { 0 };
     for (sequence, event_type, event_version, payload) in rows {
         if sequence as u64 != version + 1 {
             return Err(Error::corrupt(
@@ -79,6 +85,8 @@ pub async fn load<A: DomainAggregate>(
         version,
         events_read,
         from_snapshot,
+        snapshot_version,
+        snapshot_bytes,
     })
 }
 
@@ -135,13 +143,6 @@ pub(crate) struct LogRow {
     pub outcome: String,
 }
 
-/// A snapshot to write with the events.
-pub(crate) struct NewSnapshot {
-    pub version: u64,
-    pub schema: &'static str,
-    pub payload: String,
-}
-
 /// What the append statement reports.
 pub(crate) enum AppendResult {
     /// Written; the position of each event, in order.
@@ -175,25 +176,15 @@ WITH stale AS (
     FROM unnest($9::uuid[], $10::text[], $11::text[]) AS u(id, ct, o)
     WHERE NOT (SELECT s FROM stale)
     RETURNING 1
-), snap AS (
-    INSERT INTO aggregate_snapshots (aggregate_type, aggregate_id, version, state_schema, payload)
-    SELECT $1, $2, $12::bigint, $13::text, $14::text::jsonb
-    WHERE $12::bigint IS NOT NULL AND NOT (SELECT s FROM stale)
-    ON CONFLICT (aggregate_type, aggregate_id) DO UPDATE
-        SET version = EXCLUDED.version, state_schema = EXCLUDED.state_schema,
-            payload = EXCLUDED.payload, taken_at = now()
-        WHERE aggregate_snapshots.version < EXCLUDED.version
-    RETURNING 1
 )
 SELECT (SELECT s FROM stale) AS stale,
        (SELECT count(*) FROM cl) AS logged,
-       (SELECT count(*) FROM snap) AS snapped,
        COALESCE((SELECT array_agg(global_position ORDER BY sequence) FROM ev), '{}') AS positions,
        COALESCE((SELECT array_agg(transaction_id::text ORDER BY sequence) FROM ev), '{}') AS txids
 "#;
 
-/// Appends events, command-log rows and an optional snapshot in one statement (so one
-/// transaction), provided the stream is still at `expected_version`.
+/// Appends events and their command-log rows in one statement (so one transaction), provided
+/// the stream is still at `expected_version`.
 pub(crate) async fn append(
     pool: &PgPool,
     aggregate_type: &str,
@@ -201,27 +192,42 @@ pub(crate) async fn append(
     expected_version: u64,
     events: &[NewEvent],
     log: &[LogRow],
-    snapshot: Option<&NewSnapshot>,
 ) -> Result<AppendResult, AppendError> {
-    let row: Result<(bool, i64, i64, Vec<i64>, Vec<String>), sqlx::Error> =
-        sqlx::query_as(APPEND_SQL)
-            .bind(aggregate_type)
-            .bind(aggregate_id)
-            .bind(expected_version as i64)
-            .bind(events.iter().map(|e| e.sequence as i64).collect::<Vec<_>>())
-            .bind(events.iter().map(|e| e.event_type.as_str()).collect::<Vec<_>>())
-            .bind(events.iter().map(|e| e.event_version.as_str()).collect::<Vec<_>>())
-            .bind(events.iter().map(|e| e.payload.as_str()).collect::<Vec<_>>())
-            .bind(events.iter().map(|e| e.metadata.as_str()).collect::<Vec<_>>())
-            .bind(log.iter().map(|l| l.command_id).collect::<Vec<_>>())
-            .bind(log.iter().map(|l| l.command_type).collect::<Vec<_>>())
-            .bind(log.iter().map(|l| l.outcome.as_str()).collect::<Vec<_>>())
-            .bind(snapshot.map(|s| s.version as i64))
-            .bind(snapshot.map(|s| s.schema))
-            .bind(snapshot.map(|s| s.payload.as_str()))
-            .fetch_one(pool)
-            .await;
-    let (stale, _logged, _snapped, positions, txids) = match row {
+    let row: Result<(bool, i64, Vec<i64>, Vec<String>), sqlx::Error> = sqlx::query_as(APPEND_SQL)
+        .bind(aggregate_type)
+        .bind(aggregate_id)
+        .bind(expected_version as i64)
+        .bind(events.iter().map(|e| e.sequence as i64).collect::<Vec<_>>())
+        .bind(
+            events
+                .iter()
+                .map(|e| e.event_type.as_str())
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            events
+                .iter()
+                .map(|e| e.event_version.as_str())
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            events
+                .iter()
+                .map(|e| e.payload.as_str())
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            events
+                .iter()
+                .map(|e| e.metadata.as_str())
+                .collect::<Vec<_>>(),
+        )
+        .bind(log.iter().map(|l| l.command_id).collect::<Vec<_>>())
+        .bind(log.iter().map(|l| l.command_type).collect::<Vec<_>>())
+        .bind(log.iter().map(|l| l.outcome.as_str()).collect::<Vec<_>>())
+        .fetch_one(pool)
+        .await;
+    let (stale, _logged, positions, txids) = match row {
         Ok(r) => r,
         Err(sqlx::Error::Database(db)) if db.code().as_deref() == Some("23505") => {
             return Err(match db.constraint() {
@@ -241,6 +247,35 @@ pub(crate) async fn append(
         .collect::<Result<Vec<_>, Error>>()
         .map_err(AppendError::Other)?;
     Ok(AppendResult::Written(positions))
+}
+
+/// Stores a snapshot of the state at `version`, unless a newer one is stored already. A
+/// snapshot is only a cache of the committed events up to `version`, so it may be written
+/// after them, by another task.
+pub(crate) async fn write_snapshot(
+    pool: &PgPool,
+    aggregate_type: &str,
+    aggregate_id: &str,
+    version: u64,
+    schema: &str,
+    payload: &str,
+) -> Result<(), Error> {
+    sqlx::query(
+        "INSERT INTO aggregate_snapshots (aggregate_type, aggregate_id, version, state_schema, payload) \
+         VALUES ($1, $2, $3, $4, $5::text::jsonb) \
+         ON CONFLICT (aggregate_type, aggregate_id) DO UPDATE \
+           SET version = EXCLUDED.version, state_schema = EXCLUDED.state_schema, \
+               payload = EXCLUDED.payload, taken_at = now() \
+           WHERE aggregate_snapshots.version < EXCLUDED.version",
+    )
+    .bind(aggregate_type)
+    .bind(aggregate_id)
+    .bind(version as i64)
+    .bind(schema)
+    .bind(payload)
+    .execute(pool)
+    .await?;
+    Ok(())
 }
 
 /// A command-log row as stored.
@@ -265,17 +300,19 @@ pub(crate) async fn stored_outcomes(
     .await?;
     Ok(rows
         .into_iter()
-        .map(|(id, aggregate_type, aggregate_id, command_type, outcome)| {
-            (
-                id,
-                StoredOutcome {
-                    aggregate_type,
-                    aggregate_id,
-                    command_type,
-                    outcome,
-                },
-            )
-        })
+        .map(
+            |(id, aggregate_type, aggregate_id, command_type, outcome)| {
+                (
+                    id,
+                    StoredOutcome {
+                        aggregate_type,
+                        aggregate_id,
+                        command_type,
+                        outcome,
+                    },
+                )
+            },
+        )
         .collect())
 }
 
