@@ -13,6 +13,7 @@ pub mod money;
 pub mod order;
 pub mod pricing;
 pub mod text;
+pub mod wallet;
 
 pub use account::{Account, AccountCommand, AccountEvent, Balance};
 pub use address::{AddressError, TronAddress};
@@ -23,6 +24,7 @@ pub use ids::{AccountId, DepositId, OrderId, TxId};
 pub use money::{Amount, AmountError, Asset, UnknownAsset, MAX_AMOUNT};
 pub use order::{Order, OrderCommand, OrderEvent, OrderPolicy, OrderStatus};
 pub use pricing::{DurationTier, PriceTable, Quote};
+pub use wallet::{KeyRef, Wallet, WalletCommand, WalletEvent};
 
 /// A command addressed to one aggregate. Its type name is stable: it is stored in the command log.
 /// Commands are cloned when the bus decides a batch again after a concurrency conflict.
