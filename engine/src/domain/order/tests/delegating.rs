@@ -271,6 +271,20 @@ fn confirming_a_transaction_other_than_the_signed_one_is_refused() {
 }
 
 #[test]
+fn an_active_period_beyond_the_calendar_is_refused_not_a_panic() {
+    OrderTest::with(policy())
+        .given(given::signed())
+        .when(OrderCommand::ConfirmDelegation {
+            txid: txid(1),
+            block_number: 1,
+            at: DateTime::<Utc>::MAX_UTC,
+        })
+        .then_expect_error(DomainError::TimeOutOfRange {
+            field: "active_until".into(),
+        });
+}
+
+#[test]
 fn nothing_is_confirmed_before_it_was_signed() {
     OrderTest::with(policy())
         .given(given::requested())
