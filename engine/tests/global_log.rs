@@ -20,11 +20,7 @@ async fn insert_event(conn: &mut PgConnection, id: &str) {
 
 /// Reads with the xid8 reader until `want` events arrived after `from` (other tests share the
 /// server, and their transactions may hold the horizon back for a moment).
-async fn read_until(
-    conn: &mut PgConnection,
-    from: LogPosition,
-    want: usize,
-) -> Vec<RecordedEvent> {
+async fn read_until(conn: &mut PgConnection, from: LogPosition, want: usize) -> Vec<RecordedEvent> {
     let reader = GlobalLogReader::new();
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
@@ -63,7 +59,10 @@ async fn a_transaction_that_inserts_first_and_commits_last_is_delivered_not_skip
 
     // A reader polls in between.
     let naive = naive_read(&mut reader_conn, 0).await;
-    assert_eq!(naive.iter().map(|r| r.1.as_str()).collect::<Vec<_>>(), ["B"]);
+    assert_eq!(
+        naive.iter().map(|r| r.1.as_str()).collect::<Vec<_>>(),
+        ["B"]
+    );
     let naive_checkpoint = naive[0].0;
     let reader = GlobalLogReader::new();
     let early = reader
@@ -123,7 +122,9 @@ async fn a_checkpoint_saved_with_the_effects_resumes_after_them_and_never_moves_
     assert_eq!(at, first_two[1].position);
     let rest = reader.read_batch(&mut conn, at, 100).await.unwrap();
     assert_eq!(
-        rest.iter().map(|e| e.aggregate_id.as_str()).collect::<Vec<_>>(),
+        rest.iter()
+            .map(|e| e.aggregate_id.as_str())
+            .collect::<Vec<_>>(),
         ["three"]
     );
 
@@ -139,4 +140,74 @@ async fn a_checkpoint_saved_with_the_effects_resumes_after_them_and_never_moves_
         load_checkpoint(&mut conn, "never-ran").await.unwrap(),
         LogPosition::START
     );
+}
+
+#[tokio::test]
+async fn typed_batches_decode_the_events_the_bus_wrote_and_refuse_unknown_ones() {
+    use engine::domain::account::{Account, AccountCommand, AccountEvent};
+    use engine::domain::ids::AccountId;
+    use engine::log::AnyEvent;
+    use engine::store::{Actor, CommandBus, CommandMetadata};
+
+    let db = TestDb::new().await;
+    let bus = CommandBus::<Account>::new(db.pool.clone(), ());
+    let open = AccountCommand::OpenAccount {
+        account_id: AccountId::parse("tg:7").unwrap(),
+        at: chrono::Utc::now(),
+    };
+    let meta = CommandMetadata::new(Actor::new("bot-1", "bot"));
+    let committed = bus
+        .execute("tg:7", open, meta.clone())
+        .await
+        .unwrap()
+        .result
+        .unwrap();
+
+    let mut conn = db.connect().await;
+    let batch = {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let b = GlobalLogReader::new()
+                .read_typed_batch(&mut conn, LogPosition::START, 10)
+                .await
+                .unwrap();
+            if !b.is_empty() || Instant::now() > deadline {
+                break b;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    assert_eq!(batch.len(), 1);
+    assert!(matches!(
+        batch[0].event,
+        AnyEvent::Account(AccountEvent::AccountOpened { .. })
+    ));
+    assert_eq!(Some(batch[0].recorded.position), committed.last_position());
+    assert_eq!(batch[0].recorded.command_metadata(), Some(meta));
+
+    // An event of an aggregate type we do not know stops the reader with an error.
+    sqlx::query(
+        "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata) \
+         VALUES ('Mystery', 'm1', 1, 'Happened', '1.0', '{}', '{}')",
+    )
+    .execute(&db.pool)
+    .await
+    .unwrap();
+    let after = batch[0].recorded.position;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        match GlobalLogReader::new()
+            .read_typed_batch(&mut conn, after, 10)
+            .await
+        {
+            Err(e) => {
+                assert!(e.to_string().contains("Mystery"), "{e}");
+                break;
+            }
+            Ok(b) if b.is_empty() && Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(20)).await
+            }
+            Ok(b) => panic!("an unknown event was not refused: {b:?}"),
+        }
+    }
 }

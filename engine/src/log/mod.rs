@@ -3,6 +3,8 @@
 
 pub mod position;
 pub mod reader;
+pub mod typed;
 
 pub use position::LogPosition;
 pub use reader::{load_checkpoint, save_checkpoint, GlobalLogReader, RecordedEvent};
+pub use typed::{AnyEvent, TypedEvent};

@@ -108,6 +108,20 @@ impl GlobalLogReader {
         rows.into_iter().map(|r| self.to_event(r)).collect()
     }
 
+    /// Like [`read_batch`](Self::read_batch), with every payload decoded into its domain type.
+    pub async fn read_typed_batch(
+        &self,
+        conn: &mut PgConnection,
+        after: LogPosition,
+        limit: i64,
+    ) -> Result<Vec<crate::log::TypedEvent>, Error> {
+        self.read_batch(conn, after, limit)
+            .await?
+            .into_iter()
+            .map(crate::log::TypedEvent::try_from)
+            .collect()
+    }
+
     fn to_event(&self, row: Row) -> Result<RecordedEvent, Error> {
         let (pos, tx, aggregate_type, aggregate_id, sequence, et, ev, payload, metadata, at) = row;
         let raw = upcast(
@@ -136,12 +150,11 @@ impl GlobalLogReader {
 
 /// Where a reader stands; the start of the log if it has never saved a checkpoint.
 pub async fn load_checkpoint(conn: &mut PgConnection, reader: &str) -> Result<LogPosition, Error> {
-    let row: Option<(String, i64)> = sqlx::query_as(
-        "SELECT last_tx::text, last_pos FROM reader_checkpoints WHERE reader = $1",
-    )
-    .bind(reader)
-    .fetch_optional(conn)
-    .await?;
+    let row: Option<(String, i64)> =
+        sqlx::query_as("SELECT last_tx::text, last_pos FROM reader_checkpoints WHERE reader = $1")
+            .bind(reader)
+            .fetch_optional(conn)
+            .await?;
     match row {
         Some((tx, pos)) => Ok(LogPosition::new(parse_xid8(&tx)?, pos)),
         None => Ok(LogPosition::START),
