@@ -100,17 +100,23 @@ async fn dispatch(command: Command, settings: Settings) -> anyhow::Result<ExitCo
             return Ok(ExitCode::from(code));
         }
         Command::Migrate => {
-            let db = Database::open(&settings).await.context("open the database")?;
+            let db = Database::open(&settings)
+                .await
+                .context("open the database")?;
             println!("migrations applied");
             db.close().await?;
         }
         Command::Status => {
-            let db = Database::open(&settings).await.context("open the database")?;
+            let db = Database::open(&settings)
+                .await
+                .context("open the database")?;
             print!("{}", api::status::report(&db.pool).await?);
             db.close().await?;
         }
         Command::Run => {
-            let db = Database::open(&settings).await.context("open the database")?;
+            let db = Database::open(&settings)
+                .await
+                .context("open the database")?;
             print!("{}", api::status::report(&db.pool).await?);
             println!("trx-energy is running; press Ctrl-C (or send SIGTERM) to stop");
             shutdown_signal().await;

@@ -142,14 +142,14 @@ impl Settings {
             settings.log_filter = v;
         }
         if let Some(v) = get("TRX_DATABASE_POOL_SIZE") {
-            settings.database_pool_size = v
-                .parse()
-                .ok()
-                .filter(|n| *n > 0)
-                .ok_or_else(|| SettingsError::Env {
-                    name: "TRX_DATABASE_POOL_SIZE",
-                    message: format!("{v:?} is not a positive whole number"),
-                })?;
+            settings.database_pool_size =
+                v.parse()
+                    .ok()
+                    .filter(|n| *n > 0)
+                    .ok_or_else(|| SettingsError::Env {
+                        name: "TRX_DATABASE_POOL_SIZE",
+                        message: format!("{v:?} is not a positive whole number"),
+                    })?;
         }
         if let Some(v) = get("TRX_MASTER_KEY") {
             settings.master_key = Some(Secret::new(v));
@@ -177,7 +177,11 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("trx-settings-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let file = dir.join("settings.toml");
-        std::fs::write(&file, "redis_url = \"redis://file\"\nlog_format = \"json\"\n").unwrap();
+        std::fs::write(
+            &file,
+            "redis_url = \"redis://file\"\nlog_format = \"json\"\n",
+        )
+        .unwrap();
         let s = Settings::load(Some(&file), &env(&[("REDIS_URL", "redis://env")])).unwrap();
         assert_eq!(s.redis_url, "redis://env");
         assert_eq!(s.log_format, LogFormat::Json);
@@ -215,7 +219,10 @@ mod tests {
             ]),
         )
         .unwrap();
-        assert_eq!(s.master_key.as_ref().map(Secret::expose), Some(current.as_str()));
+        assert_eq!(
+            s.master_key.as_ref().map(Secret::expose),
+            Some(current.as_str())
+        );
         assert_eq!(
             s.previous_master_key.as_ref().map(Secret::expose),
             Some(previous.as_str())
@@ -226,11 +233,8 @@ mod tests {
 
     #[test]
     fn the_database_url_is_never_printed() {
-        let s = Settings::load(
-            None,
-            &env(&[("DATABASE_URL", "postgres://u:hunter2@db/x")]),
-        )
-        .unwrap();
+        let s =
+            Settings::load(None, &env(&[("DATABASE_URL", "postgres://u:hunter2@db/x")])).unwrap();
         assert!(!format!("{s:?}").contains("hunter2"));
     }
 }

@@ -17,7 +17,17 @@ pub enum Error {
     #[error(
         "command id {command_id} was already used for {used_for}; a command id names one command"
     )]
-    CommandIdReused { command_id: uuid::Uuid, used_for: String },
+    CommandIdReused {
+        command_id: uuid::Uuid,
+        used_for: String,
+    },
+    #[error("{command_type} names {named}, but was sent to {aggregate_type} {aggregate_id}")]
+    WrongAggregate {
+        command_type: &'static str,
+        named: String,
+        aggregate_type: &'static str,
+        aggregate_id: String,
+    },
     #[error("stored {what} could not be decoded: {reason}")]
     Corrupt { what: String, reason: String },
     #[error("the batch this command was decided in could not be stored: {0}")]

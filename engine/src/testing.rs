@@ -52,7 +52,11 @@ impl TestDb {
         crate::store::migrate(&pool)
             .await
             .expect("apply migrations");
-        Self { pool, name, options }
+        Self {
+            pool,
+            name,
+            options,
+        }
     }
 
     /// A connection of its own, outside the pool (for tests that hold transactions open).

@@ -32,6 +32,14 @@ pub enum TronCommand {
     },
 }
 
+/// What `sign` prints, in this order.
+#[derive(serde::Serialize)]
+struct Signed {
+    #[serde(rename = "txID")]
+    txid: String,
+    signature: String,
+}
+
 /// Runs one `tron` command. Returns the process exit code.
 pub fn run(
     command: TronCommand,
@@ -86,11 +94,11 @@ fn execute(command: TronCommand, input: &mut impl Read) -> Result<String, String
             let key = PrivateKey::from_hex(&key_hex).map_err(|e| e.to_string())?;
             let raw = RawData::decode_hex(&raw_data_hex).map_err(|e| e.to_string())?;
             let signature = raw.sign(&key);
-            Ok(serde_json::json!({
-                "txID": raw.txid().to_hex(),
-                "signature": signature.to_hex(),
-            })
-            .to_string())
+            let printed = Signed {
+                txid: raw.txid().to_hex(),
+                signature: signature.to_hex(),
+            };
+            serde_json::to_string(&printed).map_err(|e| e.to_string())
         }
     }
 }

@@ -30,6 +30,12 @@ pub use wallet::{KeyRef, Wallet, WalletCommand, WalletEvent};
 /// Commands are cloned when the bus decides a batch again after a concurrency conflict.
 pub trait DomainCommand: Clone + fmt::Debug + Send + Sync + 'static {
     fn command_type(&self) -> &'static str;
+
+    /// The aggregate id a command names inside itself, if it names one (`OpenAccount` carries
+    /// its account id): the bus refuses to run it against any other aggregate.
+    fn names_aggregate(&self) -> Option<String> {
+        None
+    }
 }
 
 /// What the command bus needs of an aggregate beyond `cqrs_es::Aggregate`: cloning (a command is

@@ -93,10 +93,33 @@ impl Amount {
     }
 }
 
+/// Reads any integer (a negative or oversized one is refused with its reason). Implemented as a
+/// visitor over u64 and i64, so it also works inside internally tagged or flattened types, whose
+/// buffered values carry no 128-bit integers.
 impl<'de> Deserialize<'de> for Amount {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let raw = i128::deserialize(d)?;
-        Amount::from_i128(raw).map_err(serde::de::Error::custom)
+        struct AmountVisitor;
+        impl serde::de::Visitor<'_> for AmountVisitor {
+            type Value = Amount;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a whole number of the asset's smallest unit")
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Amount, E> {
+                Amount::new(v).map_err(E::custom)
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Amount, E> {
+                Amount::from_i128(v.into()).map_err(E::custom)
+            }
+            fn visit_u128<E: serde::de::Error>(self, v: u128) -> Result<Amount, E> {
+                u64::try_from(v)
+                    .map_err(|_| E::custom(AmountError::TooLarge))
+                    .and_then(|v| self.visit_u64(v))
+            }
+            fn visit_i128<E: serde::de::Error>(self, v: i128) -> Result<Amount, E> {
+                Amount::from_i128(v).map_err(E::custom)
+            }
+        }
+        d.deserialize_any(AmountVisitor)
     }
 }
 
@@ -126,6 +149,20 @@ mod tests {
         assert!(serde_json::from_str::<Amount>("-3").is_err());
         assert!(serde_json::from_str::<Amount>("1.5").is_err());
         assert!(serde_json::from_str::<Amount>("99999999999999999999").is_err());
+        assert!(serde_json::from_str::<Amount>("\"5\"").is_err());
+    }
+
+    #[test]
+    fn amounts_deserialise_inside_internally_tagged_types() {
+        #[derive(Deserialize, Debug)]
+        #[serde(tag = "kind")]
+        enum Tagged {
+            Pay { amount: Amount },
+        }
+        let ok: Tagged = serde_json::from_str(r#"{"kind":"Pay","amount":7}"#).unwrap();
+        assert!(matches!(ok, Tagged::Pay { amount } if amount.units() == 7));
+        assert!(serde_json::from_str::<Tagged>(r#"{"kind":"Pay","amount":0}"#).is_err());
+        assert!(serde_json::from_str::<Tagged>(r#"{"kind":"Pay","amount":-2}"#).is_err());
     }
 
     #[test]

@@ -193,6 +193,16 @@ where
             actor = %meta.actor.subject,
         );
         async move {
+            if let Some(named) = command.names_aggregate() {
+                if named != aggregate_id {
+                    return Err(Error::WrongAggregate {
+                        command_type: command.command_type(),
+                        named,
+                        aggregate_type: A::TYPE,
+                        aggregate_id: aggregate_id.to_string(),
+                    });
+                }
+            }
             let writer = self.writer(aggregate_id);
             let (tx, mut rx) = oneshot::channel();
             writer

@@ -76,7 +76,10 @@ mod tests {
             payload: json!({"FundsReleased": {"order_id": "o1"}}),
         };
         let up = upcast(old, &chain);
-        assert_eq!(up.event_version, "1.1");
+        assert_eq!(
+            up.event_version, "1.1.0",
+            "cqrs-es writes the full semantic version"
+        );
         assert_eq!(up.payload["FundsReleased"]["reason"], "unspecified");
         let current = upcast(up.clone(), &chain);
         assert_eq!(current, up);

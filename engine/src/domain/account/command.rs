@@ -41,6 +41,13 @@ pub enum AccountCommand {
 }
 
 impl DomainCommand for AccountCommand {
+    fn names_aggregate(&self) -> Option<String> {
+        match self {
+            AccountCommand::OpenAccount { account_id, .. } => Some(account_id.to_string()),
+            _ => None,
+        }
+    }
+
     fn command_type(&self) -> &'static str {
         match self {
             AccountCommand::OpenAccount { .. } => "OpenAccount",

@@ -48,6 +48,16 @@ pub enum DepositCommand {
 }
 
 impl DomainCommand for DepositCommand {
+    /// A deposit's aggregate id is `<txid>` or `<txid>:<log_index>` (`DepositId`).
+    fn names_aggregate(&self) -> Option<String> {
+        match self {
+            DepositCommand::DetectDeposit {
+                txid, log_index, ..
+            } => Some(crate::domain::DepositId::new(txid.clone(), *log_index).to_string()),
+            _ => None,
+        }
+    }
+
     fn command_type(&self) -> &'static str {
         match self {
             DepositCommand::DetectDeposit { .. } => "DetectDeposit",

@@ -43,6 +43,14 @@ pub enum WalletCommand {
 }
 
 impl DomainCommand for WalletCommand {
+    /// A wallet's aggregate id is its base58 address.
+    fn names_aggregate(&self) -> Option<String> {
+        match self {
+            WalletCommand::RegisterWallet { address, .. } => Some(address.to_base58()),
+            _ => None,
+        }
+    }
+
     fn command_type(&self) -> &'static str {
         match self {
             WalletCommand::RegisterWallet { .. } => "RegisterWallet",
