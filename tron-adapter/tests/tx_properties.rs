@@ -81,7 +81,8 @@ fn call() -> impl Strategy<Value = ContractCall> {
             }
         ),
         (
-            any::<i32>().prop_filter("a decoded type", |n| ![1, 31, 57, 58].contains(n)),
+            prop_oneof![0..64i32, any::<i32>()]
+                .prop_filter("a decoded type", |n| ![1, 31, 57, 58].contains(n)),
             "[a-zA-Z./]{0,40}",
             bytes(60)
         )

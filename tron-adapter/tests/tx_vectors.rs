@@ -345,9 +345,15 @@ fn a_trc20_transfer_call_is_built_with_a_fee_limit_and_reads_back() {
 #[test]
 fn an_unknown_contract_type_decodes_to_its_number_and_bytes_and_reencodes() {
     // FreezeBalanceV2Contract (54) and an undefined type 99, with arbitrary value bytes.
+    // Type 48 with a type_url that is not its own: found by the fuzzer (JSON reading refused
+    // what the binary decoder had accepted).
     for (number, url) in [
         (54, "type.googleapis.com/protocol.FreezeBalanceV2Contract"),
         (99, "x/y"),
+        (
+            48,
+            "type.googleapis.com/protocol.DelegateResour\u{7}\0Contract",
+        ),
     ] {
         let raw = RawData {
             ref_block_bytes: vec![1, 2],
