@@ -8,7 +8,7 @@ use hmac::{Hmac, Mac};
 use k256::elliptic_curve::PrimeField;
 use k256::{FieldBytes, Scalar};
 use sha2::Sha512;
-use zeroize::Zeroizing;
+use zeroize::{Zeroize, Zeroizing};
 
 use crate::keys::PrivateKey;
 
@@ -86,14 +86,19 @@ impl ExtendedPrivateKey {
         };
         let mut il = Zeroizing::new([0u8; 32]);
         il.copy_from_slice(&i[..32]);
-        let tweak = scalar(&il).ok_or(Bip32Error::InvalidChild(index))?;
-        let parent = scalar(&self.key).ok_or(Bip32Error::InvalidChild(index))?;
-        let child = tweak + parent;
+        let mut tweak = scalar(&il).ok_or(Bip32Error::InvalidChild(index))?;
+        let mut parent = scalar(&self.key).ok_or(Bip32Error::InvalidChild(index))?;
+        let mut child = tweak + parent;
+        tweak.zeroize();
+        parent.zeroize();
         if bool::from(child.is_zero()) {
             return Err(Bip32Error::InvalidChild(index));
         }
         let mut key = Zeroizing::new([0u8; 32]);
-        key.copy_from_slice(&child.to_repr());
+        let mut repr = child.to_repr();
+        key.copy_from_slice(&repr);
+        repr.as_mut_slice().zeroize();
+        child.zeroize();
         let mut chain_code = Zeroizing::new([0u8; 32]);
         chain_code.copy_from_slice(&i[32..]);
         Ok(Self { key, chain_code })

@@ -7,7 +7,7 @@ use std::fmt;
 use k256::ecdsa::{SigningKey, VerifyingKey};
 use sha2::{Digest, Sha256};
 use sha3::Keccak256;
-use zeroize::Zeroizing;
+use zeroize::{Zeroize, Zeroizing};
 
 use crate::TronAddress;
 
@@ -71,7 +71,11 @@ impl PrivateKey {
 
     /// The 32 key bytes, in memory that is wiped when dropped.
     pub fn to_bytes(&self) -> Zeroizing<[u8; 32]> {
-        Zeroizing::new(self.0.to_bytes().into())
+        let mut field = self.0.to_bytes();
+        let mut out = Zeroizing::new([0u8; 32]);
+        out.copy_from_slice(&field);
+        field.as_mut_slice().zeroize();
+        out
     }
 
     pub fn public_key(&self) -> PublicKey {
