@@ -1,0 +1,232 @@
+//! The audit log: a sequencer gives every event of the global log a contiguous number and a
+//! hash chain (`audit_log`), and the tools auditors use: verify the chain against the events
+//! table, an aggregate's history, its state as of a time or position, and exports that can be
+//! verified offline (docs/audit.md).
+
+pub mod canonical;
+pub mod query;
+pub mod verify;
+
+use engine::log::{load_checkpoint, save_checkpoint, LogPosition};
+use futures::future::BoxFuture;
+use sqlx::PgConnection;
+
+use crate::error::Error;
+use crate::projection::BatchResult;
+use crate::runtime::Worker;
+use canonical::{chain, encode, StoredEvent, GENESIS};
+
+pub use verify::{verify, Problem, ProblemKind, VerifyReport};
+
+/// The sequencer's checkpoint (reader) name.
+pub const SEQUENCER_READER: &str = "audit:sequencer";
+/// The worker name of the sequencer.
+pub const SEQUENCER: &str = "audit_sequencer";
+
+type StoredRow = (
+    i64,
+    String,
+    String,
+    String,
+    i64,
+    String,
+    String,
+    String,
+    String,
+    chrono::DateTime<chrono::Utc>,
+);
+
+pub(crate) const STORED_COLUMNS: &str =
+    "e.global_position, e.transaction_id::text, e.aggregate_type, e.aggregate_id, \
+     e.sequence, e.event_type, e.event_version, e.payload::text, e.metadata::text, e.recorded_at";
+
+pub(crate) fn stored(row: StoredRow) -> Result<StoredEvent, Error> {
+    let (
+        global_position,
+        tx,
+        aggregate_type,
+        aggregate_id,
+        sequence,
+        event_type,
+        event_version,
+        payload,
+        metadata,
+        recorded_at,
+    ) = row;
+    Ok(StoredEvent {
+        global_position,
+        transaction_id: tx
+            .parse()
+            .map_err(|e| Error::corrupt("transaction_id", e))?,
+        aggregate_type,
+        aggregate_id,
+        sequence,
+        event_type,
+        event_version,
+        payload,
+        metadata,
+        recorded_at,
+    })
+}
+
+/// Up to `limit` events after `after`, as stored (not upcast: the chain covers what is in the
+/// table), below the transaction horizon, in log order.
+pub async fn read_stored(
+    conn: &mut PgConnection,
+    after: LogPosition,
+    limit: i64,
+) -> Result<Vec<StoredEvent>, Error> {
+    let rows: Vec<StoredRow> = sqlx::query_as(&format!(
+        "SELECT {STORED_COLUMNS} FROM events e \
+         WHERE (e.transaction_id, e.global_position) > ($1::text::xid8, $2) \
+           AND e.transaction_id < pg_snapshot_xmin(pg_current_snapshot()) \
+         ORDER BY e.transaction_id, e.global_position LIMIT $3"
+    ))
+    .bind(after.transaction_id.to_string())
+    .bind(after.global_position)
+    .bind(limit)
+    .fetch_all(conn)
+    .await?;
+    rows.into_iter().map(stored).collect()
+}
+
+/// The last link of the chain: its number and hash (0 and the genesis hash when empty).
+pub async fn chain_head(conn: &mut PgConnection) -> Result<(i64, [u8; 32]), Error> {
+    let row: Option<(i64, Vec<u8>)> =
+        sqlx::query_as("SELECT audit_seq, hash FROM audit_log ORDER BY audit_seq DESC LIMIT 1")
+            .fetch_optional(conn)
+            .await?;
+    match row {
+        None => Ok((0, GENESIS)),
+        Some((seq, hash)) => Ok((seq, to_hash(&hash)?)),
+    }
+}
+
+pub(crate) fn to_hash(bytes: &[u8]) -> Result<[u8; 32], Error> {
+    bytes
+        .try_into()
+        .map_err(|_| Error::corrupt("audit hash", format!("{} bytes, not 32", bytes.len())))
+}
+
+/// One sequencer batch in the caller's transaction: numbers and chains the next events.
+pub async fn sequence_batch(conn: &mut PgConnection, limit: i64) -> Result<BatchResult, Error> {
+    sqlx::query(&format!(
+        "SELECT pg_advisory_xact_lock({}, hashtext('audit-batch'))",
+        crate::projection::LOCK_CLASS_SQL
+    ))
+    .execute(&mut *conn)
+    .await?;
+    let at = load_checkpoint(conn, SEQUENCER_READER).await?;
+    let events = read_stored(conn, at, limit).await?;
+    let Some(last) = events.last() else {
+        return Ok(BatchResult {
+            events: 0,
+            position: at,
+            first: None,
+        });
+    };
+    let last = LogPosition::new(last.transaction_id, last.global_position);
+    let first = events
+        .first()
+        .map(|e| LogPosition::new(e.transaction_id, e.global_position));
+    let (mut seq, mut prev) = chain_head(conn).await?;
+    let n = events.len();
+    let (mut seqs, mut positions, mut prevs, mut hashes) = (
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+    );
+    for event in &events {
+        let hash = chain(&prev, &encode(event)?);
+        seq += 1;
+        seqs.push(seq);
+        positions.push(event.global_position);
+        prevs.push(prev.to_vec());
+        hashes.push(hash.to_vec());
+        prev = hash;
+    }
+    sqlx::query(
+        "INSERT INTO audit_log (audit_seq, global_position, prev_hash, hash) \
+         SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bytea[], $4::bytea[])",
+    )
+    .bind(seqs)
+    .bind(positions)
+    .bind(prevs)
+    .bind(hashes)
+    .execute(&mut *conn)
+    .await?;
+    save_checkpoint(conn, SEQUENCER_READER, last).await?;
+    Ok(BatchResult {
+        events: n,
+        position: last,
+        first,
+    })
+}
+
+/// The audit sequencer as a runtime worker (one owner across processes).
+#[derive(Default)]
+pub struct Sequencer;
+
+impl Sequencer {
+    pub fn new() -> Self {
+        Sequencer
+    }
+}
+
+impl Worker for Sequencer {
+    fn name(&self) -> &'static str {
+        SEQUENCER
+    }
+
+    fn reader(&self) -> String {
+        SEQUENCER_READER.to_string()
+    }
+
+    fn lock_name(&self) -> String {
+        "audit-sequencer".to_string()
+    }
+
+    fn batch<'a>(
+        &'a self,
+        conn: &'a mut PgConnection,
+        limit: i64,
+    ) -> BoxFuture<'a, Result<BatchResult, Error>> {
+        Box::pin(sequence_batch(conn, limit))
+    }
+}
+
+/// Sequences everything below the horizon now, if no other process owns the sequencer (then
+/// that process does it). Returns how many events were sequenced here.
+pub async fn catch_up(conn: &mut PgConnection) -> Result<u64, Error> {
+    use sqlx::Connection;
+    let owned: bool = sqlx::query_scalar(&format!(
+        "SELECT pg_try_advisory_lock({}, hashtext('audit-sequencer'))",
+        crate::projection::LOCK_CLASS_SQL
+    ))
+    .fetch_one(&mut *conn)
+    .await?;
+    if !owned {
+        return Ok(0);
+    }
+    let mut total = 0u64;
+    let result = async {
+        loop {
+            let mut tx = conn.begin().await?;
+            let batch = sequence_batch(&mut tx, 5_000).await?;
+            tx.commit().await?;
+            if batch.events == 0 {
+                return Ok::<_, Error>(());
+            }
+            total += batch.events as u64;
+        }
+    }
+    .await;
+    sqlx::query(&format!(
+        "SELECT pg_advisory_unlock({}, hashtext('audit-sequencer'))",
+        crate::projection::LOCK_CLASS_SQL
+    ))
+    .execute(&mut *conn)
+    .await?;
+    result.map(|()| total)
+}
