@@ -5,6 +5,7 @@
 pub mod domain;
 pub mod error;
 pub mod log;
+pub mod process;
 pub mod store;
 #[cfg(feature = "testing")]
 pub mod testing;

@@ -1,0 +1,204 @@
+//! Runs a process manager (a `Reactor`) on the global log: one owner across processes (a session
+//! advisory lock on a dedicated connection; a standby polls for it), batches read below the
+//! transaction horizon, every command of a batch decided before the checkpoint moves, and the
+//! scheduler rows the batch produced written in the checkpoint's transaction.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use sqlx::{Connection, PgConnection, PgPool};
+use tokio::sync::watch;
+
+use crate::error::Error;
+use crate::log::{load_checkpoint, save_checkpoint, GlobalLogReader, TypedEvent};
+use crate::process::scheduler::{self, ScheduledStep};
+
+/// What a batch asks of the scheduler, applied with the checkpoint.
+#[derive(Debug, Default)]
+pub struct Effects {
+    pub schedule: Vec<ScheduledStep>,
+    pub unschedule: Vec<(String, String)>,
+}
+
+impl Effects {
+    pub fn schedule(&mut self, step: ScheduledStep) {
+        self.schedule.push(step);
+    }
+    pub fn unschedule(&mut self, step: &str, aggregate_id: &str) {
+        self.unschedule
+            .push((step.to_string(), aggregate_id.to_string()));
+    }
+}
+
+/// A process manager: reacts to events by sending commands.
+pub trait Reactor: Send + Sync + 'static {
+    /// Stable: it names the checkpoint and the ownership lock.
+    fn name(&self) -> &'static str;
+
+    /// Handles one event. An `Err` (no decision reached, e.g. the database is down) makes the
+    /// runner retry the whole batch later; it never skips the event.
+    fn react(
+        &self,
+        event: &TypedEvent,
+        effects: &mut Effects,
+    ) -> impl Future<Output = Result<(), Error>> + Send;
+}
+
+#[derive(Debug, Clone)]
+pub struct RunnerConfig {
+    pub batch_size: i64,
+    pub idle_min: Duration,
+    pub idle_max: Duration,
+    pub standby_retry: Duration,
+}
+
+impl Default for RunnerConfig {
+    fn default() -> Self {
+        Self {
+            batch_size: 200,
+            idle_min: Duration::from_millis(5),
+            idle_max: Duration::from_millis(250),
+            standby_retry: Duration::from_secs(1),
+        }
+    }
+}
+
+async fn connect(pool: &PgPool) -> Result<PgConnection, Error> {
+    Ok(PgConnection::connect_with(&pool.connect_options()).await?)
+}
+
+/// Sleeps, or returns early (true) when shutdown is signalled.
+async fn pause(shutdown: &mut watch::Receiver<bool>, d: Duration) -> bool {
+    if *shutdown.borrow() {
+        return true;
+    }
+    tokio::select! {
+        _ = tokio::time::sleep(d) => *shutdown.borrow(),
+        _ = shutdown.changed() => true,
+    }
+}
+
+/// Takes a session advisory lock on its own connection, waiting as a standby until it gets it.
+/// Returns `None` on shutdown.
+pub async fn acquire_ownership(
+    pool: &PgPool,
+    key: &str,
+    retry: Duration,
+    shutdown: &mut watch::Receiver<bool>,
+) -> Result<Option<PgConnection>, Error> {
+    let mut conn = connect(pool).await?;
+    loop {
+        let got: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock(hashtext($1))")
+            .bind(key)
+            .fetch_one(&mut conn)
+            .await?;
+        if got {
+            tracing::info!(owner = key, "took ownership");
+            return Ok(Some(conn));
+        }
+        if pause(shutdown, retry).await {
+            return Ok(None);
+        }
+    }
+}
+
+/// Runs `reactor` until shutdown. Returns after the batch in hand is checkpointed.
+pub async fn run_reactor<R: Reactor>(
+    pool: PgPool,
+    reactor: Arc<R>,
+    config: RunnerConfig,
+    mut shutdown: watch::Receiver<bool>,
+) -> Result<(), Error> {
+    let name = reactor.name();
+    let lock_key = format!("process:{name}");
+    'own: loop {
+        let Some(mut lock_conn) =
+            acquire_ownership(&pool, &lock_key, config.standby_retry, &mut shutdown).await?
+        else {
+            return Ok(());
+        };
+        let reader = GlobalLogReader::new();
+        let mut conn = connect(&pool).await?;
+        let mut idle = config.idle_min;
+        let mut failures = 0u32;
+        loop {
+            if *shutdown.borrow() {
+                return Ok(());
+            }
+            // Still the owner? (A dead lock connection has released the lock.)
+            if sqlx::query("SELECT 1")
+                .execute(&mut lock_conn)
+                .await
+                .is_err()
+            {
+                tracing::warn!(process = name, "lost the ownership connection; standing by");
+                continue 'own;
+            }
+            match run_batch(&reactor, &reader, &mut conn, config.batch_size).await {
+                Ok(0) => {
+                    failures = 0;
+                    if pause(&mut shutdown, idle).await {
+                        return Ok(());
+                    }
+                    idle = (idle * 2).min(config.idle_max);
+                }
+                Ok(_) => {
+                    failures = 0;
+                    idle = config.idle_min;
+                }
+                Err(e) => {
+                    failures += 1;
+                    let wait = Duration::from_millis(100 * 2u64.pow(failures.min(6)));
+                    tracing::warn!(process = name, error = %e, retry_in_ms = wait.as_millis() as u64,
+                        "batch failed; it will be retried, never skipped");
+                    if pause(&mut shutdown, wait).await {
+                        return Ok(());
+                    }
+                    if conn.ping().await.is_err() {
+                        conn = connect(&pool).await?;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Handles batches until none is left below the horizon, without taking ownership (for tools
+/// and tests; a running owner would do the same work, idempotently). Returns the events handled.
+pub async fn drain<R: Reactor>(pool: &PgPool, reactor: &Arc<R>) -> Result<usize, Error> {
+    let reader = GlobalLogReader::new();
+    let mut conn = connect(pool).await?;
+    let mut total = 0;
+    loop {
+        match run_batch(reactor, &reader, &mut conn, 500).await? {
+            0 => return Ok(total),
+            n => total += n,
+        }
+    }
+}
+
+/// Handles one batch; returns how many events it held.
+async fn run_batch<R: Reactor>(
+    reactor: &Arc<R>,
+    reader: &GlobalLogReader,
+    conn: &mut PgConnection,
+    limit: i64,
+) -> Result<usize, Error> {
+    let name = reactor.name();
+    let at = load_checkpoint(conn, name).await?;
+    let batch = reader.read_typed_batch(conn, at, limit).await?;
+    let Some(last) = batch.last().map(|e| e.recorded.position) else {
+        return Ok(0);
+    };
+    let mut effects = Effects::default();
+    for event in &batch {
+        reactor.react(event, &mut effects).await?;
+    }
+    let mut tx = conn.begin().await?;
+    scheduler::apply(&mut tx, &effects).await?;
+    save_checkpoint(&mut tx, name, last).await?;
+    tx.commit().await?;
+    tracing::debug!(process = name, from = %at, to = %last, events = batch.len(), "batch done");
+    Ok(batch.len())
+}

@@ -1,0 +1,144 @@
+//! The scheduler of time-based steps: an unpaid order's timeout, an active order's reclaim.
+//! Process managers add and remove rows of `scheduled_steps` in their checkpoint's transaction;
+//! the scheduler (one owner across processes) sends each step's command when it falls due and
+//! deletes the row once the command is decided, so a crash in between sends the same command
+//! (same derived id) again, which changes nothing.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use sqlx::{PgConnection, PgPool};
+use tokio::sync::watch;
+
+use crate::domain::order::{CancelledBy, OrderCommand};
+use crate::error::Error;
+use crate::process::runner::{acquire_ownership, Effects};
+use crate::process::Buses;
+use crate::store::{derived_command_id, Actor, CommandMetadata};
+
+pub const UNPAID_TIMEOUT: &str = "unpaid-timeout";
+pub const RECLAIM: &str = "reclaim";
+
+/// One step to run at `due_at`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScheduledStep {
+    pub step: String,
+    pub aggregate_id: String,
+    pub due_at: DateTime<Utc>,
+    pub correlation_id: uuid::Uuid,
+}
+
+/// Writes a batch's scheduling changes (inside the batch's checkpoint transaction).
+pub async fn apply(conn: &mut PgConnection, effects: &Effects) -> Result<(), Error> {
+    for s in &effects.schedule {
+        sqlx::query(
+            "INSERT INTO scheduled_steps (step, aggregate_id, due_at, correlation_id) \
+             VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (step, aggregate_id) DO UPDATE SET due_at = EXCLUDED.due_at",
+        )
+        .bind(&s.step)
+        .bind(&s.aggregate_id)
+        .bind(s.due_at)
+        .bind(s.correlation_id)
+        .execute(&mut *conn)
+        .await?;
+    }
+    for (step, id) in &effects.unschedule {
+        sqlx::query("DELETE FROM scheduled_steps WHERE step = $1 AND aggregate_id = $2")
+            .bind(step)
+            .bind(id)
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(())
+}
+
+/// Sends every step that is due now; returns how many were decided.
+pub async fn run_due(buses: &Buses, now: DateTime<Utc>, limit: i64) -> Result<usize, Error> {
+    let due: Vec<(String, String, DateTime<Utc>, uuid::Uuid)> = sqlx::query_as(
+        "SELECT step, aggregate_id, due_at, correlation_id FROM scheduled_steps \
+         WHERE due_at <= $1 ORDER BY due_at LIMIT $2",
+    )
+    .bind(now)
+    .bind(limit)
+    .fetch_all(buses.pool())
+    .await?;
+    let mut done = 0;
+    for (step, id, due_at, correlation) in due {
+        let command = match step.as_str() {
+            UNPAID_TIMEOUT => OrderCommand::CancelOrder {
+                by: CancelledBy::UnpaidTimeout,
+                at: now,
+            },
+            RECLAIM => OrderCommand::RequestReclaim { at: now },
+            other => {
+                tracing::error!(step = other, aggregate_id = %id, "unknown scheduled step; left in place");
+                continue;
+            }
+        };
+        let command_id = derived_command_id(
+            "scheduler",
+            &[&step, &id, &due_at.timestamp_micros().to_string()],
+        );
+        let meta = CommandMetadata::caused_by(
+            command_id,
+            correlation,
+            command_id,
+            Actor::system("scheduler"),
+        );
+        let outcome = buses.order.execute(&id, command, meta).await?;
+        if let Err(e) = &outcome.result {
+            // Not an error: the order moved on (paid before its timeout, already reclaiming).
+            tracing::debug!(step = %step, order_id = %id, refusal = %e, "scheduled step no longer applies");
+        }
+        sqlx::query(
+            "DELETE FROM scheduled_steps WHERE step = $1 AND aggregate_id = $2 AND due_at = $3",
+        )
+        .bind(&step)
+        .bind(&id)
+        .bind(due_at)
+        .execute(buses.pool())
+        .await?;
+        done += 1;
+    }
+    Ok(done)
+}
+
+/// Runs the scheduler until shutdown (one owner across processes; a standby takes over when the
+/// owner's connection goes away).
+pub async fn run_scheduler(
+    buses: Arc<Buses>,
+    tick: Duration,
+    mut shutdown: watch::Receiver<bool>,
+) -> Result<(), Error> {
+    let pool: PgPool = buses.pool().clone();
+    'own: loop {
+        let Some(mut lock) = acquire_ownership(
+            &pool,
+            "process:scheduler",
+            Duration::from_secs(1),
+            &mut shutdown,
+        )
+        .await?
+        else {
+            return Ok(());
+        };
+        loop {
+            if *shutdown.borrow() {
+                return Ok(());
+            }
+            if sqlx::query("SELECT 1").execute(&mut lock).await.is_err() {
+                tracing::warn!("scheduler lost its ownership connection; standing by");
+                continue 'own;
+            }
+            if let Err(e) = run_due(&buses, Utc::now(), 200).await {
+                tracing::warn!(error = %e, "scheduler pass failed; retrying");
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(tick) => {}
+                _ = shutdown.changed() => {}
+            }
+        }
+    }
+}
