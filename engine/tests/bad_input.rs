@@ -49,7 +49,10 @@ fn meta() -> CommandMetadata {
 async fn an_order_to_one_of_our_pool_wallets_or_outside_the_limits_is_refused_and_stores_nothing() {
     let db = TestDb::new().await;
     let bus = CommandBus::<Order>::new(db.pool.clone(), policy());
-    let (min, max) = (PriceTable::sample().min_energy(), PriceTable::sample().max_energy());
+    let (min, max) = (
+        PriceTable::sample().min_energy(),
+        PriceTable::sample().max_energy(),
+    );
     assert!(min > 1);
     let cases = [
         (place(POOL_WALLET, 65_000, None), "receiver_is_pool_wallet"),

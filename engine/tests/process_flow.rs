@@ -93,6 +93,13 @@ where
     }
 }
 
+async fn chain_tasks(db: &TestDb) -> Vec<(String, String, String)> {
+    sqlx::query_as("SELECT order_id, wallet, phase FROM chain_tasks ORDER BY order_id")
+        .fetch_all(&db.pool)
+        .await
+        .unwrap()
+}
+
 async fn order_status(buses: &Buses, id: &str) -> OrderStatus {
     buses.order.load(id).await.unwrap().0.status()
 }
@@ -329,6 +336,11 @@ async fn a_delivered_order_is_reclaimed_on_schedule_completed_and_its_price_capt
     })
     .await;
     assert_eq!(
+        chain_tasks(&db).await,
+        vec![],
+        "an active order has no chain work"
+    );
+    assert_eq!(
         run_due(&buses, Utc::now(), 10).await.unwrap(),
         0,
         "not due yet"
@@ -343,6 +355,9 @@ async fn a_delivered_order_is_reclaimed_on_schedule_completed_and_its_price_capt
         order_status(&buses, "o-5").await,
         OrderStatus::ReclaimRequested
     );
+    settle(&db, &flow, || async { !chain_tasks(&db).await.is_empty() }).await;
+    let reclaim = ("o-5".to_string(), WALLET.to_string(), "reclaim".to_string());
+    assert_eq!(chain_tasks(&db).await, vec![reclaim]);
     let rtx = TxId::parse(&"ef".repeat(32)).unwrap();
     for cmd in [
         OrderCommand::RecordReclaimSigned {
@@ -377,6 +392,7 @@ async fn a_delivered_order_is_reclaimed_on_schedule_completed_and_its_price_capt
     })
     .await;
     assert_eq!(order_status(&buses, "o-5").await, OrderStatus::Completed);
+    assert_eq!(chain_tasks(&db).await, vec![]);
     let balance = buses
         .account
         .load(ACCOUNT)

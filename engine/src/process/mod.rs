@@ -17,4 +17,4 @@ pub use buses::Buses;
 pub use cause::Cause;
 pub use deposit_flow::DepositFlow;
 pub use order_flow::OrderFlow;
-pub use runner::{drain, run_reactor, Effects, Reactor, RunnerConfig};
+pub use runner::{drain, run_reactor, ChainTaskChange, Effects, Reactor, RunnerConfig};

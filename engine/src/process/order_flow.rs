@@ -19,6 +19,10 @@ use crate::process::Buses;
 
 pub const NAME: &str = "order-flow";
 
+/// Chain-task phases: a delegation to sign, broadcast and confirm; a reclaim likewise.
+pub const DELEGATE: &str = "delegate";
+pub const RECLAIM_PHASE: &str = "reclaim";
+
 pub struct OrderFlow {
     buses: Arc<Buses>,
 }
@@ -111,6 +115,21 @@ impl OrderFlow {
                         .await?;
                 }
             }
+            OrderEvent::DelegationRequested { wallet, .. } => {
+                effects.open_chain_task(order, wallet.to_base58(), DELEGATE);
+            }
+            OrderEvent::ReclaimRequested { wallet, .. } => {
+                effects.open_chain_task(order, wallet.to_base58(), RECLAIM_PHASE);
+            }
+            OrderEvent::OrderActivated { active_until, .. } => {
+                effects.close_chain_task(order);
+                effects.schedule(ScheduledStep {
+                    step: RECLAIM.into(),
+                    aggregate_id: order.into(),
+                    due_at: *active_until,
+                    correlation_id: correlation,
+                });
+            }
             OrderEvent::DelegationFailed {
                 wallet,
                 retryable,
@@ -118,6 +137,7 @@ impl OrderFlow {
                 reason,
                 ..
             } => {
+                effects.close_chain_task(order);
                 let free = WalletCommand::ReleaseCapacity {
                     order_id: order_id(order)?,
                 };
@@ -139,18 +159,12 @@ impl OrderFlow {
             OrderEvent::OrderRefunded {
                 account_id, reason, ..
             } => {
+                effects.close_chain_task(order);
                 self.release(cause, account_id.as_str(), reason).await?;
-            }
-            OrderEvent::OrderActivated { active_until, .. } => {
-                effects.schedule(ScheduledStep {
-                    step: RECLAIM.into(),
-                    aggregate_id: order.into(),
-                    due_at: *active_until,
-                    correlation_id: correlation,
-                });
             }
             OrderEvent::Reclaimed { wallet, .. } => {
                 effects.unschedule(RECLAIM, order);
+                effects.close_chain_task(order);
                 let free = WalletCommand::ReleaseCapacity {
                     order_id: order_id(order)?,
                 };

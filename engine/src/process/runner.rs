@@ -14,14 +14,42 @@ use crate::error::Error;
 use crate::log::{load_checkpoint, save_checkpoint, GlobalLogReader, TypedEvent};
 use crate::process::scheduler::{self, ScheduledStep};
 
-/// What a batch asks of the scheduler, applied with the checkpoint.
+/// What a batch asks of the scheduler and of the chain workers, applied with the checkpoint.
 #[derive(Debug, Default)]
 pub struct Effects {
     pub schedule: Vec<ScheduledStep>,
     pub unschedule: Vec<(String, String)>,
+    pub chain_tasks: Vec<ChainTaskChange>,
+}
+
+/// An order that has (or no longer has) work for a pool wallet's chain worker.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChainTaskChange {
+    /// `phase` is `delegate` or `reclaim`.
+    Open {
+        order_id: String,
+        wallet: String,
+        phase: &'static str,
+    },
+    Close {
+        order_id: String,
+    },
 }
 
 impl Effects {
+    pub fn open_chain_task(&mut self, order_id: &str, wallet: String, phase: &'static str) {
+        self.chain_tasks.push(ChainTaskChange::Open {
+            order_id: order_id.to_string(),
+            wallet,
+            phase,
+        });
+    }
+    pub fn close_chain_task(&mut self, order_id: &str) {
+        self.chain_tasks.push(ChainTaskChange::Close {
+            order_id: order_id.to_string(),
+        });
+    }
+
     pub fn schedule(&mut self, step: ScheduledStep) {
         self.schedule.push(step);
     }

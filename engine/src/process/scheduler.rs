@@ -13,7 +13,7 @@ use tokio::sync::watch;
 
 use crate::domain::order::{CancelledBy, OrderCommand};
 use crate::error::Error;
-use crate::process::runner::{acquire_ownership, Effects};
+use crate::process::runner::{acquire_ownership, ChainTaskChange, Effects};
 use crate::process::Buses;
 use crate::store::{derived_command_id, Actor, CommandMetadata};
 
@@ -29,7 +29,7 @@ pub struct ScheduledStep {
     pub correlation_id: uuid::Uuid,
 }
 
-/// Writes a batch's scheduling changes (inside the batch's checkpoint transaction).
+/// Writes a batch's scheduling and chain-task changes (inside the batch's checkpoint transaction).
 pub async fn apply(conn: &mut PgConnection, effects: &Effects) -> Result<(), Error> {
     for s in &effects.schedule {
         sqlx::query(
@@ -43,6 +43,32 @@ pub async fn apply(conn: &mut PgConnection, effects: &Effects) -> Result<(), Err
         .bind(s.correlation_id)
         .execute(&mut *conn)
         .await?;
+    }
+    for change in &effects.chain_tasks {
+        match change {
+            ChainTaskChange::Open {
+                order_id,
+                wallet,
+                phase,
+            } => {
+                sqlx::query(
+                    "INSERT INTO chain_tasks (order_id, wallet, phase) VALUES ($1, $2, $3) \
+                     ON CONFLICT (order_id) DO UPDATE \
+                       SET wallet = EXCLUDED.wallet, phase = EXCLUDED.phase, opened_at = now()",
+                )
+                .bind(order_id)
+                .bind(wallet)
+                .bind(phase)
+                .execute(&mut *conn)
+                .await?;
+            }
+            ChainTaskChange::Close { order_id } => {
+                sqlx::query("DELETE FROM chain_tasks WHERE order_id = $1")
+                    .bind(order_id)
+                    .execute(&mut *conn)
+                    .await?;
+            }
+        }
     }
     for (step, id) in &effects.unschedule {
         sqlx::query("DELETE FROM scheduled_steps WHERE step = $1 AND aggregate_id = $2")
