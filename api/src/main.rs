@@ -46,6 +46,9 @@ enum Command {
         #[command(subcommand)]
         cmd: api::cli::keys::KeysCommand,
     },
+    /// The TRON chain simulator alone: a full node's HTTP API over a simulated chain
+    /// (docs/simulator.md). `--dev` adds the /sim/… admin endpoints.
+    Simulate(api::cli::simulate::SimulateArgs),
 }
 
 fn main() -> ExitCode {
@@ -98,6 +101,10 @@ async fn dispatch(command: Command, settings: Settings) -> anyhow::Result<ExitCo
             )
             .await;
             return Ok(ExitCode::from(code));
+        }
+        Command::Simulate(args) => {
+            api::cli::simulate::run(args, shutdown_signal()).await?;
+            return Ok(ExitCode::SUCCESS);
         }
         Command::Migrate => {
             let db = Database::open(&settings)

@@ -7,7 +7,9 @@ use engine::domain::AddressError;
 pub use crate::bip32::Bip32Error;
 pub use crate::hexstr::HexError;
 pub use crate::keys::KeyError;
+pub use crate::node::NodeError;
 pub use crate::signing::SignatureError;
+pub use crate::simulator::SimError;
 pub use crate::trc20::Trc20Error;
 pub use crate::tx::TxError;
 pub use crate::vault::VaultError;
@@ -31,6 +33,10 @@ pub enum Error {
     Bip32(#[from] Bip32Error),
     #[error(transparent)]
     Vault(#[from] VaultError),
+    #[error(transparent)]
+    Node(#[from] NodeError),
+    #[error(transparent)]
+    Simulator(#[from] SimError),
     #[error("database: {0}")]
     Database(#[from] sqlx::Error),
 }

@@ -7,14 +7,19 @@
 //!   block, and the full node's JSON form (`visible=false`);
 //! - [`trc20`]: `transfer`/`balanceOf` calldata and `Transfer` event logs;
 //! - [`bip32`]: deposit-address keys derived from a seed (m/44'/195'/0'/0/i);
-//! - [`vault`]: keys encrypted at rest under a master-key keyring, stored in Postgres.
+//! - [`vault`]: keys encrypted at rest under a master-key keyring, stored in Postgres;
+//! - [`node`]: the full-node HTTP client (typed, retrying, classifying by result code;
+//!   docs/node-client.md);
+//! - [`simulator`]: a chain simulator that answers like a full node (docs/simulator.md).
 
 pub mod bip32;
 pub mod error;
 pub mod fuzzing;
 pub mod hexstr;
 pub mod keys;
+pub mod node;
 pub mod signing;
+pub mod simulator;
 pub mod trc20;
 pub mod tx;
 pub mod vault;

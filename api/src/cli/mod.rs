@@ -4,4 +4,5 @@
 //! exit code (0 done, 1 refused with a reason on the error stream), so tests call it directly.
 
 pub mod keys;
+pub mod simulate;
 pub mod tron;

@@ -1,0 +1,78 @@
+//! `trx-energy simulate`: the TRON chain simulator on its own (docs/simulator.md). It answers
+//! like a full node on `/wallet/…` and `/walletsolidity/…`; with `--dev` it also serves the
+//! `/sim/…` admin endpoints (fund accounts, stake, pay from an outside customer, faults).
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use tron_adapter::simulator::{SimConfig, Simulator};
+
+/// Options of `trx-energy simulate`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct SimulateArgs {
+    /// Port to listen on (0 picks a free one).
+    #[arg(long, default_value_t = 8090)]
+    pub port: u16,
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1")]
+    pub host: IpAddr,
+    /// Milliseconds between blocks (the chain's clock still moves 3 s per block); 0 produces
+    /// blocks only on `POST /sim/produce`.
+    #[arg(long, value_name = "MS", default_value_t = 3000)]
+    pub block_time_ms: u64,
+    /// Blocks on top of a block before /walletsolidity/ sees it.
+    #[arg(long, value_name = "K", default_value_t = 19)]
+    pub confirmations: u64,
+    /// Serve the /sim/… admin endpoints (activate, stake, transfer, faults, produce, advance).
+    #[arg(long)]
+    pub dev: bool,
+    /// Require this TRON-PRO-API-KEY header on node requests (like TronGrid).
+    #[arg(
+        long,
+        value_name = "KEY",
+        env = "TRX_SIMULATOR_API_KEY",
+        hide_env_values = true
+    )]
+    pub api_key: Option<String>,
+}
+
+impl SimulateArgs {
+    pub fn config(&self) -> SimConfig {
+        SimConfig {
+            host: self.host,
+            port: self.port,
+            block_interval: (self.block_time_ms > 0)
+                .then(|| Duration::from_millis(self.block_time_ms)),
+            confirmations: self.confirmations,
+            dev: self.dev,
+            api_key: self.api_key.clone(),
+            ..SimConfig::default()
+        }
+    }
+}
+
+/// Runs the simulator until `stop` resolves. Prints where it listens and who the outside
+/// customer is (its address, never its key).
+pub async fn run(
+    args: SimulateArgs,
+    stop: impl std::future::Future<Output = ()>,
+) -> anyhow::Result<()> {
+    let handle = Simulator::start(args.config()).await?;
+    println!("TRON simulator listening on {}", handle.base_url());
+    println!(
+        "  blocks every {} ms, solid after {} blocks, admin endpoints {}",
+        args.block_time_ms,
+        args.confirmations,
+        if args.dev {
+            "on (/sim/…)"
+        } else {
+            "off (--dev)"
+        }
+    );
+    println!("  outside customer: {}", handle.customer().to_base58());
+    println!("  USDT contract:    {}", handle.usdt_contract().to_base58());
+    stop.await;
+    tracing::info!("simulator stopping");
+    handle.shutdown().await;
+    Ok(())
+}
