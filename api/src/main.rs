@@ -49,6 +49,16 @@ enum Command {
     /// The TRON chain simulator alone: a full node's HTTP API over a simulated chain
     /// (docs/simulator.md). `--dev` adds the /sim/… admin endpoints.
     Simulate(api::cli::simulate::SimulateArgs),
+    /// Run the projector runtime alone (read models and the audit sequencer) until SIGTERM or
+    /// Ctrl-C; a second process stands by and takes over when the first stops.
+    Project(api::cli::project::ProjectArgs),
+    /// Rebuild a projection (or --all) into shadow tables and swap them in; --check compares.
+    Rebuild(api::cli::rebuild::RebuildArgs),
+    /// The audit log: verify the hash chain, histories, states as of a moment, exports.
+    Audit {
+        #[command(subcommand)]
+        cmd: api::cli::audit::AuditCommand,
+    },
 }
 
 fn main() -> ExitCode {
@@ -102,6 +112,48 @@ async fn dispatch(command: Command, settings: Settings) -> anyhow::Result<ExitCo
             .await;
             return Ok(ExitCode::from(code));
         }
+        Command::Project(args) => {
+            let db = Database::open(&settings)
+                .await
+                .context("open the database")?;
+            let code = api::cli::project::run(args, &db.pool, shutdown_signal()).await;
+            db.close().await?;
+            return Ok(ExitCode::from(code));
+        }
+        Command::Rebuild(args) => {
+            let db = Database::open(&settings)
+                .await
+                .context("open the database")?;
+            let (stdout, stderr) = (std::io::stdout(), std::io::stderr());
+            let code =
+                api::cli::rebuild::run(args, &db.pool, &mut stdout.lock(), &mut stderr.lock())
+                    .await;
+            db.close().await?;
+            return Ok(ExitCode::from(code));
+        }
+        Command::Audit { cmd } => {
+            let db = if api::cli::audit::needs_database(&cmd) {
+                Some(
+                    Database::open(&settings)
+                        .await
+                        .context("open the database")?,
+                )
+            } else {
+                None
+            };
+            let (stdout, stderr) = (std::io::stdout(), std::io::stderr());
+            let code = api::cli::audit::run(
+                cmd,
+                db.as_ref().map(|d| &d.pool),
+                &mut stdout.lock(),
+                &mut stderr.lock(),
+            )
+            .await;
+            if let Some(db) = db {
+                db.close().await?;
+            }
+            return Ok(ExitCode::from(code));
+        }
         Command::Simulate(args) => {
             api::cli::simulate::run(args, shutdown_signal()).await?;
             return Ok(ExitCode::SUCCESS);
@@ -125,9 +177,14 @@ async fn dispatch(command: Command, settings: Settings) -> anyhow::Result<ExitCo
                 .await
                 .context("open the database")?;
             print!("{}", api::status::report(&db.pool).await?);
+            let projector =
+                api::cli::project::start(&db.pool, &api::cli::project::ProjectArgs::default())?;
             println!("trx-energy is running; press Ctrl-C (or send SIGTERM) to stop");
             shutdown_signal().await;
             tracing::info!("shutting down");
+            if let Err(e) = projector.shutdown().await {
+                tracing::error!(error = %e, "a projection had stopped on an error");
+            }
             db.close().await?;
         }
     }

@@ -307,6 +307,10 @@ pub async fn rebuild(
         .clone()
         .application_name("trx-energy rebuild");
     let mut conn = PgConnection::connect_with(&options_conn).await?;
+    // `DROP TABLE IF EXISTS` of a missing shadow is not news.
+    sqlx::query("SET client_min_messages = warning")
+        .execute(&mut conn)
+        .await?;
     // 1. One rebuild per projection at a time (the session lock goes with this connection).
     for name in &names {
         let got: bool = sqlx::query_scalar(&format!(

@@ -2,6 +2,8 @@
 //! with superuser SQL that bypasses the append-only trigger; states as of a position equal a
 //! replay; exports verify offline.
 
+use std::time::Duration;
+
 use engine::domain::{replay, Account, AccountEvent};
 use engine::testing::TestDb;
 use projections::audit::query::{export, state_at, verify_export, AsOf};
@@ -16,7 +18,7 @@ async fn sequenced_db(flows: u64) -> (TestDb, i64) {
     for chunk in simulate(&ctx, 11, flows).chunks(50) {
         insert_commits(&mut conn, chunk).await.unwrap();
     }
-    let n = catch_up(&mut conn).await.unwrap() as i64;
+    let n = catch_up(&mut conn, Duration::from_secs(60)).await.unwrap() as i64;
     (db, n)
 }
 
@@ -137,7 +139,12 @@ async fn audit_verify_names_an_inserted_event() {
     .await
     .unwrap();
     // The sequencer does not number it: its place in the log is behind the checkpoint.
-    assert_eq!(catch_up(&mut db.connect().await).await.unwrap(), 0);
+    assert_eq!(
+        catch_up(&mut db.connect().await, Duration::from_secs(1))
+            .await
+            .unwrap(),
+        0
+    );
     let report = verified(&db).await;
     let first = &report.problems[0];
     assert_eq!(first.kind, ProblemKind::Inserted, "{first}");

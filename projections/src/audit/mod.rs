@@ -196,9 +196,11 @@ impl Worker for Sequencer {
     }
 }
 
-/// Sequences everything below the horizon now, if no other process owns the sequencer (then
-/// that process does it). Returns how many events were sequenced here.
-pub async fn catch_up(conn: &mut PgConnection) -> Result<u64, Error> {
+/// Sequences every event committed before the call, if no other process owns the sequencer
+/// (then that process does it, and this returns 0 at once). A transaction elsewhere in the
+/// cluster can hold the horizon back: this waits for it up to `wait`, then returns what it
+/// sequenced so far. Returns how many events were sequenced here.
+pub async fn catch_up(conn: &mut PgConnection, wait: std::time::Duration) -> Result<u64, Error> {
     use sqlx::Connection;
     let owned: bool = sqlx::query_scalar(&format!(
         "SELECT pg_try_advisory_lock({}, hashtext('audit-sequencer'))",
@@ -211,14 +213,33 @@ pub async fn catch_up(conn: &mut PgConnection) -> Result<u64, Error> {
     }
     let mut total = 0u64;
     let result = async {
+        let target: Option<(String, i64)> = sqlx::query_as(
+            "SELECT transaction_id::text, global_position FROM events \
+             ORDER BY transaction_id DESC, global_position DESC LIMIT 1",
+        )
+        .fetch_optional(&mut *conn)
+        .await?;
+        let Some((tx, pos)) = target else {
+            return Ok::<_, Error>(());
+        };
+        let target = LogPosition::new(tx.parse().map_err(|e| Error::corrupt("xid8", e))?, pos);
+        let deadline = std::time::Instant::now() + wait;
         loop {
             let mut tx = conn.begin().await?;
             let batch = sequence_batch(&mut tx, 5_000).await?;
             tx.commit().await?;
-            if batch.events == 0 {
-                return Ok::<_, Error>(());
-            }
             total += batch.events as u64;
+            if batch.position >= target {
+                return Ok(());
+            }
+            if batch.events == 0 {
+                if std::time::Instant::now() > deadline {
+                    tracing::warn!(at = %batch.position, %target,
+                        "the horizon is held back; sequenced what is below it");
+                    return Ok(());
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
         }
     }
     .await;
