@@ -1,0 +1,396 @@
+//! Included versus solidified, and reorganisations, with blocks produced one by one so the
+//! boundaries are exact: a transaction is in `/wallet/gettransactioninfobyid` after one block
+//! and in `/walletsolidity/…` only after K; a reorg removes an unsolidified one.
+
+mod common;
+
+use common::*;
+use serde_json::json;
+use tron_adapter::node::{BroadcastClass, Finality};
+use tron_adapter::simulator::SimConfig;
+
+const K: u64 = 3;
+
+/// Built on the solidified block, so a reorganisation cannot take its reference away.
+async fn signed_on_solid(
+    client: &tron_adapter::node::NodeClient,
+    owner: &tron_adapter::PrivateKey,
+    call: tron_adapter::tx::ContractCall,
+) -> tron_adapter::tx::SignedTransaction {
+    let solid = client.now_block(Finality::Solid).await.unwrap();
+    let head = client.now_block(Finality::Head).await.unwrap();
+    let mut params = tron_adapter::tx::TxParams::new(solid.ref_block(), head.timestamp);
+    params.expiration = head.timestamp + 3_600_000;
+    let contract = tron_adapter::tx::TxContract::new(call);
+    tron_adapter::tx::SignedTransaction::sign(
+        tron_adapter::tx::build(contract, &params).unwrap(),
+        owner,
+    )
+}
+
+#[tokio::test]
+async fn a_transaction_is_included_after_one_block_and_solid_after_k() {
+    let (sim, client) = start(SimConfig::manual()).await;
+    let alice_key = key("finality alice");
+    let alice = alice_key.address();
+    let bob = key("finality bob").address();
+    activate(&sim, &alice, 100).await;
+    sim.produce_blocks(1);
+
+    let tx = signed(&client, &alice_key, transfer(&alice, &bob, 5 * TRX)).await;
+    assert_eq!(
+        client.broadcast_hex(&tx).await.unwrap().class(),
+        BroadcastClass::Accepted
+    );
+    assert!(
+        client
+            .transaction_info(&tx.txid(), Finality::Head)
+            .await
+            .unwrap()
+            .is_none(),
+        "pooled only"
+    );
+
+    let included_in = sim.produce_blocks(1);
+    let info = client
+        .transaction_info(&tx.txid(), Finality::Head)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(info.block_number, included_in);
+    assert!(info.succeeded());
+    assert_eq!(
+        info.fee, 1_100_000,
+        "a transfer that creates an account: 1 TRX + 0.1 TRX"
+    );
+    assert!(client
+        .transaction_info(&tx.txid(), Finality::Solid)
+        .await
+        .unwrap()
+        .is_none());
+    assert!(client
+        .transaction(&tx.txid(), Finality::Head)
+        .await
+        .unwrap()
+        .is_some());
+    assert!(client
+        .transaction(&tx.txid(), Finality::Solid)
+        .await
+        .unwrap()
+        .is_none());
+    let shown = client
+        .transaction(&tx.txid(), Finality::Head)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        shown.raw, tx.raw,
+        "the node shows exactly the bytes we signed"
+    );
+    assert_eq!(shown.contract_ret.as_deref(), Some("SUCCESS"));
+    let infos = client
+        .transaction_infos_in_block(included_in, Finality::Head)
+        .await
+        .unwrap();
+    assert_eq!(infos.len(), 1);
+    assert!(client
+        .transaction_infos_in_block(included_in, Finality::Solid)
+        .await
+        .unwrap()
+        .is_empty());
+
+    sim.produce_blocks(K - 1);
+    assert!(
+        client
+            .transaction_info(&tx.txid(), Finality::Solid)
+            .await
+            .unwrap()
+            .is_none(),
+        "K - 1 blocks on top are not enough"
+    );
+    sim.produce_blocks(1);
+    let solid = client
+        .transaction_info(&tx.txid(), Finality::Solid)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(solid.block_number, included_in);
+    let node = client.node_info().await.unwrap();
+    assert_eq!(node.block_number, included_in + K);
+    assert_eq!(node.solid_number, included_in);
+    let solid_block = client.now_block(Finality::Solid).await.unwrap();
+    assert_eq!(solid_block.number, included_in);
+    assert_eq!(solid_block.transactions.len(), 1);
+    assert_eq!(
+        client
+            .account(&bob, Finality::Solid)
+            .await
+            .unwrap()
+            .unwrap()
+            .balance,
+        5 * TRX
+    );
+    // Block ids start with the block number, and parents chain.
+    let head = client.now_block(Finality::Head).await.unwrap();
+    let parent = client
+        .block_by_num(head.number - 1, Finality::Head)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(head.parent, parent.id);
+    assert_eq!(&head.id[..8], &head.number.to_be_bytes());
+    assert!(client
+        .block_by_num(head.number + 1, Finality::Head)
+        .await
+        .unwrap()
+        .is_none());
+}
+
+#[tokio::test]
+async fn a_reorg_removes_an_unsolidified_transaction_but_never_a_solid_one() {
+    let (sim, client) = start(SimConfig::manual()).await;
+    let alice_key = key("reorg alice");
+    let alice = alice_key.address();
+    let bob = key("reorg bob").address();
+    activate(&sim, &alice, 100).await;
+    activate(&sim, &bob, 1).await;
+    sim.produce_blocks(1);
+
+    let settled = signed(&client, &alice_key, transfer(&alice, &bob, TRX)).await;
+    client.broadcast_hex(&settled).await.unwrap();
+    sim.produce_blocks(1 + K);
+    assert!(client
+        .transaction_info(&settled.txid(), Finality::Solid)
+        .await
+        .unwrap()
+        .is_some());
+
+    let fresh = signed_on_solid(&client, &alice_key, transfer(&alice, &bob, 2 * TRX)).await;
+    client.broadcast_hex(&fresh).await.unwrap();
+    let included_in = sim.produce_blocks(1);
+    let before = client.now_block(Finality::Head).await.unwrap();
+    assert!(client
+        .transaction_info(&fresh.txid(), Finality::Head)
+        .await
+        .unwrap()
+        .is_some());
+
+    let answer = admin(&sim, "faults", json!({"reorg": true})).await;
+    assert!(answer["reorged_blocks"].as_u64().unwrap() >= 1);
+    assert!(client
+        .transaction_info(&fresh.txid(), Finality::Head)
+        .await
+        .unwrap()
+        .is_none());
+    assert!(client
+        .transaction_info(&settled.txid(), Finality::Head)
+        .await
+        .unwrap()
+        .is_some());
+    assert_eq!(
+        client
+            .account(&bob, Finality::Head)
+            .await
+            .unwrap()
+            .unwrap()
+            .balance,
+        2 * TRX,
+        "the reorganised transfer is undone, the solid one stays"
+    );
+    let after = client.now_block(Finality::Head).await.unwrap();
+    assert!(after.number < included_in);
+
+    // The chain moves on with different blocks; a reference to a dropped block fails TAPOS.
+    sim.produce_blocks(K + 1);
+    let replaced = client
+        .block_by_num(before.number, Finality::Head)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_ne!(replaced.id, before.id);
+    let mut stale = fresh.raw.clone();
+    stale.ref_block_bytes = before.ref_block().bytes.to_vec();
+    stale.ref_block_hash = before.ref_block().hash.to_vec();
+    let stale = tron_adapter::tx::SignedTransaction::sign(stale, &alice_key);
+    assert_eq!(
+        client.broadcast_hex(&stale).await.unwrap().class(),
+        BroadcastClass::Rebuild
+    );
+
+    // The same bytes can be sent again, and land.
+    let reply = client.broadcast_hex(&fresh).await.unwrap();
+    assert_eq!(reply.class(), BroadcastClass::Accepted, "{reply:?}");
+    let landed = sim.produce_blocks(1);
+    let info = client
+        .transaction_info(&fresh.txid(), Finality::Head)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(info.block_number, landed);
+}
+
+#[tokio::test]
+async fn a_reorg_that_requeues_puts_the_transaction_in_a_later_block() {
+    let (sim, client) = start(SimConfig::manual()).await;
+    let alice_key = key("requeue alice");
+    let alice = alice_key.address();
+    let bob = key("requeue bob").address();
+    activate(&sim, &alice, 100).await;
+    sim.produce_blocks(K + 1);
+    let tx = signed_on_solid(&client, &alice_key, transfer(&alice, &bob, TRX)).await;
+    client.broadcast_hex(&tx).await.unwrap();
+    sim.produce_blocks(1);
+    admin(&sim, "faults", json!({"reorg": {"requeue": true}})).await;
+    assert!(client
+        .transaction_info(&tx.txid(), Finality::Head)
+        .await
+        .unwrap()
+        .is_none());
+    // Requeued: the node still knows it, and the next block has it.
+    assert_eq!(
+        client.broadcast_hex(&tx).await.unwrap().class(),
+        BroadcastClass::AlreadyKnown
+    );
+    let landed = sim.produce_blocks(1);
+    assert_eq!(
+        client
+            .transaction_info(&tx.txid(), Finality::Head)
+            .await
+            .unwrap()
+            .unwrap()
+            .block_number,
+        landed
+    );
+}
+
+#[tokio::test]
+async fn usdt_payments_from_the_outside_customer_carry_a_transfer_log() {
+    let (sim, client) = start(SimConfig::manual()).await;
+    let deposit = key("deposit address").address();
+    let paid = admin(
+        &sim,
+        "transfer",
+        json!({"to": deposit.to_base58(), "asset": "USDT", "amount": 25_000_000}),
+    )
+    .await;
+    let txid = tron_adapter::tx::TxId(
+        tron_adapter::hexstr::decode_array::<32>("txid", paid["txid"].as_str().unwrap()).unwrap(),
+    );
+    sim.produce_blocks(1);
+    let info = client
+        .transaction_info(&txid, Finality::Head)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(info.succeeded());
+    assert_eq!(
+        info.receipt.energy_usage_total, 130_285,
+        "a first-time recipient"
+    );
+    assert!(
+        info.receipt.energy_fee > 0,
+        "the customer has no stake: TRX is burned"
+    );
+    assert_eq!(info.contract_address, Some(sim.usdt_contract()));
+    let logs = info.transfer_logs().unwrap();
+    assert_eq!(logs.len(), 1);
+    assert_eq!(logs[0].1.from, sim.customer());
+    assert_eq!(logs[0].1.to, deposit);
+    assert_eq!(logs[0].1.amount, 25_000_000);
+    assert_eq!(
+        client
+            .trc20_balance_of(&sim.usdt_contract(), &deposit, Finality::Head)
+            .await
+            .unwrap(),
+        25_000_000
+    );
+    assert_eq!(
+        client
+            .trc20_balance_of(&sim.usdt_contract(), &deposit, Finality::Solid)
+            .await
+            .unwrap(),
+        0,
+        "not solid yet"
+    );
+    // The second payment to a holder costs the smaller amount.
+    let again = admin(
+        &sim,
+        "transfer",
+        json!({"to": deposit.to_base58(), "asset": "USDT", "amount": 1}),
+    )
+    .await;
+    sim.produce_blocks(1);
+    let txid = tron_adapter::tx::TxId(
+        tron_adapter::hexstr::decode_array::<32>("txid", again["txid"].as_str().unwrap()).unwrap(),
+    );
+    let info = client
+        .transaction_info(&txid, Finality::Head)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(info.receipt.energy_usage_total, 64_285);
+
+    // TRX from the customer activates the address.
+    let trx = admin(
+        &sim,
+        "transfer",
+        json!({"to": deposit.to_base58(), "asset": "TRX", "amount": 3_000_000}),
+    )
+    .await;
+    assert_eq!(trx["result"], true);
+    sim.produce_blocks(1);
+    assert_eq!(
+        client
+            .account(&deposit, Finality::Head)
+            .await
+            .unwrap()
+            .unwrap()
+            .balance,
+        3_000_000
+    );
+
+    // More USDT than the customer has: included, reverted, fee burned, no log.
+    let too_much = admin(
+        &sim,
+        "transfer",
+        json!({"to": deposit.to_base58(), "asset": "USDT", "amount": u64::MAX}),
+    )
+    .await;
+    sim.produce_blocks(1);
+    let txid = tron_adapter::tx::TxId(
+        tron_adapter::hexstr::decode_array::<32>("txid", too_much["txid"].as_str().unwrap())
+            .unwrap(),
+    );
+    let info = client
+        .transaction_info(&txid, Finality::Head)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(!info.succeeded());
+    assert_eq!(info.receipt.result.as_deref(), Some("REVERT"));
+    assert!(info.fee > 0);
+    assert!(info.transfer_logs().unwrap().is_empty());
+    let shown = client
+        .transaction(&txid, Finality::Head)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(shown.contract_ret.as_deref(), Some("REVERT"));
+}
+
+#[tokio::test]
+async fn blocks_are_produced_on_their_own_every_few_milliseconds() {
+    let (sim, client) = start(SimConfig::for_tests()).await;
+    let first = client.now_block(Finality::Head).await.unwrap();
+    wait_blocks(&sim, 3).await;
+    let later = client.now_block(Finality::Head).await.unwrap();
+    assert!(later.number >= first.number + 3);
+    assert_eq!(
+        later.timestamp - first.timestamp,
+        (later.number - first.number) as i64 * 3_000,
+        "the chain's clock moves 3 s per block"
+    );
+    let params = client.chain_parameters().await.unwrap();
+    assert_eq!(params.energy_fee(), Some(100));
+    assert_eq!(params.get("getTransactionFee"), Some(1_000));
+}
