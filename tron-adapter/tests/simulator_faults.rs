@@ -223,7 +223,8 @@ async fn a_node_built_transaction_that_differs_from_the_request_is_refused() {
 #[tokio::test]
 async fn the_api_key_header_is_sent_when_configured() {
     let mut config = SimConfig::for_tests();
-    config.api_key = Some("test-key-123".into());
+    config.api_key = Some(tron_adapter::node::ApiKey::new("test-key-123"));
+    assert!(!format!("{config:?}").contains("test-key-123"));
     let sim = tron_adapter::simulator::Simulator::start(config)
         .await
         .unwrap();

@@ -5,10 +5,12 @@
 use std::net::IpAddr;
 use std::time::Duration;
 
+use tron_adapter::node::ApiKey;
 use tron_adapter::simulator::{SimConfig, Simulator};
 
 /// Options of `trx-energy simulate`.
-#[derive(Debug, Clone, clap::Args)]
+/// (No `Debug`: it may carry an API key.)
+#[derive(Clone, clap::Args)]
 pub struct SimulateArgs {
     /// Port to listen on (0 picks a free one).
     #[arg(long, default_value_t = 8090)]
@@ -45,7 +47,7 @@ impl SimulateArgs {
                 .then(|| Duration::from_millis(self.block_time_ms)),
             confirmations: self.confirmations,
             dev: self.dev,
-            api_key: self.api_key.clone(),
+            api_key: self.api_key.clone().map(ApiKey::new),
             ..SimConfig::default()
         }
     }
@@ -75,4 +77,29 @@ pub async fn run(
     tracing::info!("simulator stopping");
     handle.shutdown().await;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn simulate_starts_on_a_free_port_and_stops_when_told() {
+        let args = SimulateArgs {
+            port: 0,
+            host: IpAddr::from([127, 0, 0, 1]),
+            block_time_ms: 0,
+            confirmations: 2,
+            dev: true,
+            api_key: None,
+        };
+        let config = args.config();
+        assert!(
+            config.block_interval.is_none(),
+            "0 ms: blocks only on demand"
+        );
+        assert_eq!(config.confirmations, 2);
+        assert!(config.dev);
+        run(args, async {}).await.unwrap();
+    }
 }

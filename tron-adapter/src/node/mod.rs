@@ -71,6 +71,11 @@ impl ApiKey {
     pub fn new(key: impl Into<String>) -> Self {
         Self(key.into())
     }
+
+    /// The key itself, for the one place that sends or compares it.
+    pub(crate) fn expose(&self) -> &str {
+        &self.0
+    }
 }
 
 impl fmt::Debug for ApiKey {
@@ -209,7 +214,7 @@ impl NodeClient {
             .body(body.to_string());
         request = request.header(reqwest::header::CONTENT_TYPE, "application/json");
         if let Some(key) = &self.config.api_key {
-            request = request.header("TRON-PRO-API-KEY", key.0.as_str());
+            request = request.header("TRON-PRO-API-KEY", key.expose());
         }
         let endpoint = path.to_string();
         let transport = |e: reqwest::Error| {

@@ -104,7 +104,7 @@ async fn node(
         let given = headers
             .get("TRON-PRO-API-KEY")
             .and_then(|v| v.to_str().ok());
-        if given != Some(key.as_str()) {
+        if given != Some(key.expose()) {
             return json_response(
                 StatusCode::UNAUTHORIZED,
                 &json!({"Success": false, "Error": "ApiKey not exists", "code": 401}),

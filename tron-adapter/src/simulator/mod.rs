@@ -34,6 +34,7 @@ pub use faults::Faults;
 pub use state::NetworkParams;
 
 use crate::keys::sha256;
+use crate::node::ApiKey;
 use crate::{PrivateKey, TronAddress};
 
 /// Mainnet USDT, `TR7NHqjeKQxGTCi8q8ZY4pL8otSzgjLj6t`.
@@ -77,7 +78,7 @@ pub struct SimConfig {
     /// Largest request body; larger ones get HTTP 413.
     pub body_limit: usize,
     /// When set, node requests must carry it in `TRON-PRO-API-KEY` (HTTP 401 otherwise).
-    pub api_key: Option<String>,
+    pub api_key: Option<ApiKey>,
     /// Pool size at which broadcasts get `SERVER_BUSY`.
     pub max_pending: usize,
 }
