@@ -199,9 +199,19 @@ async fn a_reorg_removes_an_unsolidified_transaction_but_never_a_solid_one() {
     );
     let after = client.now_block(Finality::Head).await.unwrap();
     assert!(after.number < included_in);
+    // The solid block does not move back: it is now also the head.
+    let solid = client.now_block(Finality::Solid).await.unwrap();
+    assert_eq!(solid.id, after.id);
+    assert!(client
+        .transaction_info(&settled.txid(), Finality::Solid)
+        .await
+        .unwrap()
+        .is_some());
+    sim.produce_blocks(1);
+    assert_eq!(client.node_info().await.unwrap().solid_number, after.number);
 
     // The chain moves on with different blocks; a reference to a dropped block fails TAPOS.
-    sim.produce_blocks(K + 1);
+    sim.produce_blocks(K);
     let replaced = client
         .block_by_num(before.number, Finality::Head)
         .await

@@ -77,6 +77,9 @@ pub struct Chain {
     known: HashSet<TxId>,
     advance_ms: i64,
     fork: u64,
+    /// The solid block never goes back: after a reorganisation to it, it stays solid until K
+    /// new blocks are on top of the new head.
+    solid_floor: u64,
     witness_key: PrivateKey,
 }
 
@@ -106,6 +109,7 @@ impl Chain {
             known: HashSet::new(),
             advance_ms: 0,
             fork: 0,
+            solid_floor: 0,
             witness_key,
         }
     }
@@ -125,8 +129,10 @@ impl Chain {
     }
 
     pub fn solid_number(&self) -> u64 {
-        self.head_number()
-            .saturating_sub(self.settings.confirmations)
+        let head = self.head_number();
+        head.saturating_sub(self.settings.confirmations)
+            .max(self.solid_floor)
+            .min(head)
     }
 
     /// The newest block a view sees.
@@ -295,10 +301,12 @@ impl Chain {
         self.head_world = world;
         self.pool_world = self.head_world.clone();
         self.snapshots.push_back(self.head_world.clone());
-        while self.snapshots.len() as u64 > self.settings.confirmations + 1 {
+        let solid = self.solid_number();
+        self.solid_floor = solid;
+        // Keep the worlds of blocks solid..=head.
+        while self.head_number() + 1 - (self.snapshots.len() as u64) < solid {
             self.snapshots.pop_front();
         }
-        let solid = self.solid_number();
         self.ops.retain(|(after, _)| *after >= solid);
         tracing::trace!(block = number, "simulator produced a block");
         number
@@ -331,6 +339,7 @@ impl Chain {
         }
         let keep = self.snapshots.len() - (head - solid) as usize;
         self.snapshots.truncate(keep);
+        self.solid_floor = solid;
         self.head_world = self
             .snapshots
             .back()
