@@ -452,3 +452,50 @@ async fn an_active_permission_key_can_sign_and_a_stranger_cannot() {
     assert_eq!(reply.code, ResponseCode::SigError);
     assert_eq!(reply.class(), BroadcastClass::Rejected);
 }
+
+#[tokio::test]
+async fn staking_by_transaction_works_like_the_admin_call() {
+    use prost::Message;
+    use tron_adapter::simulator::execute::{FreezeBalanceV2Wire, FREEZE_BALANCE_V2};
+    use tron_adapter::tx::{ContractCall, OtherContract};
+
+    let (sim, client) = start(SimConfig::for_tests()).await;
+    let owner_key = key("self-staking pool");
+    let owner = owner_key.address();
+    activate(&sim, &owner, 1_000).await;
+    let freeze = ContractCall::Other(OtherContract {
+        type_number: FREEZE_BALANCE_V2,
+        type_url: "type.googleapis.com/protocol.FreezeBalanceV2Contract".into(),
+        value: FreezeBalanceV2Wire {
+            owner_address: owner.as_bytes().to_vec(),
+            frozen_balance: 400 * TRX,
+            resource: 1,
+        }
+        .encode_to_vec(),
+    });
+    let tx = signed(&client, &owner_key, freeze).await;
+    assert_eq!(
+        client.broadcast_hex(&tx).await.unwrap().class(),
+        BroadcastClass::Accepted
+    );
+    wait_info(&client, &tx.txid(), Finality::Head).await;
+    let account = client
+        .account(&owner, Finality::Head)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(account.frozen_energy, 400 * TRX);
+    let resource = client
+        .account_resource(&owner, Finality::Head)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        resource.energy_limit,
+        energy_for_stake(
+            400 * TRX,
+            resource.total_energy_limit,
+            resource.total_energy_weight
+        )
+    );
+}
