@@ -211,3 +211,32 @@ async fn typed_batches_decode_the_events_the_bus_wrote_and_refuse_unknown_ones()
         }
     }
 }
+
+#[tokio::test]
+async fn batches_follow_transaction_ids_as_numbers_not_as_text() {
+    // Transaction ids 999 and 1000: as text, "1000" sorts first.
+    let db = TestDb::new().await;
+    let mut conn = db.connect().await;
+    for (id, tx) in [("late-digit", "999"), ("more-digits", "1000")] {
+        sqlx::query(
+            "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata, transaction_id) \
+             VALUES ('Account', $1, 1, 'AccountOpened', '1.0', '{}', '{}', $2::text::xid8)",
+        )
+        .bind(id)
+        .bind(tx)
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    }
+    let reader = GlobalLogReader::new();
+    let first = reader
+        .read_batch(&mut conn, LogPosition::START, 1)
+        .await
+        .unwrap();
+    assert_eq!(first[0].aggregate_id, "late-digit");
+    let second = reader
+        .read_batch(&mut conn, first[0].position, 1)
+        .await
+        .unwrap();
+    assert_eq!(second[0].aggregate_id, "more-digits");
+}

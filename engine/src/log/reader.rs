@@ -85,6 +85,8 @@ impl GlobalLogReader {
 
     /// Up to `limit` events after `after`, below the transaction horizon, in log order.
     /// Run it inside the transaction that will apply the batch and save the checkpoint.
+    /// (`ORDER BY` names the table's columns: unqualified, `transaction_id` would be the
+    /// selected `transaction_id::text`, and the batch would follow the ids' text order.)
     pub async fn read_batch(
         &self,
         conn: &mut PgConnection,
@@ -97,7 +99,7 @@ impl GlobalLogReader {
              FROM events \
              WHERE (transaction_id, global_position) > ($1::text::xid8, $2) \
                AND transaction_id < pg_snapshot_xmin(pg_current_snapshot()) \
-             ORDER BY transaction_id, global_position \
+             ORDER BY events.transaction_id, events.global_position \
              LIMIT $3",
         )
         .bind(after.transaction_id.to_string())
