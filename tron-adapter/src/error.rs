@@ -39,4 +39,7 @@ pub enum Error {
     Simulator(#[from] SimError),
     #[error("database: {0}")]
     Database(#[from] sqlx::Error),
+    /// The event store or a command bus could not reach a decision.
+    #[error(transparent)]
+    Engine(#[from] engine::Error),
 }

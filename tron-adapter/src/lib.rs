@@ -23,6 +23,7 @@ pub mod simulator;
 pub mod trc20;
 pub mod tx;
 pub mod vault;
+pub mod worker;
 
 pub use engine::domain::TronAddress;
 pub use error::Error;
