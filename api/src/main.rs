@@ -31,8 +31,9 @@ struct Cli {
 enum Command {
     /// Apply the database migrations and exit.
     Migrate,
-    /// Run the engine until SIGTERM or Ctrl-C (this release: the event store, migrated and
-    /// reporting its state; the lifecycle workers and the API join it in later releases).
+    /// Run the whole engine until SIGTERM or Ctrl-C: the built-in chain simulator (unless
+    /// TRON_NODE_URL is set), pool wallets, process managers, scheduler, wallet allocator, chain
+    /// workers and projections.
     Run,
     /// Print the event store's state: events, aggregates, commands, reader checkpoints.
     Status,
@@ -179,9 +180,27 @@ async fn dispatch(command: Command, settings: Settings) -> anyhow::Result<ExitCo
             print!("{}", api::status::report(&db.pool).await?);
             let projector =
                 api::cli::project::start(&db.pool, &api::cli::project::ProjectArgs::default())?;
+            let system = api::cli::run::System::start(&settings, &db.pool).await?;
+            match &system.simulator {
+                Some(sim) => {
+                    println!("TRON node: built-in simulator at {}", system.node_url);
+                    println!(
+                        "  outside customer (pays deposits with POST /sim/transfer): {}",
+                        sim.customer()
+                    );
+                    println!("  USDT contract: {}", sim.usdt_contract());
+                }
+                None => println!("TRON node: {}", system.node_url),
+            }
+            for w in &system.wallets {
+                println!("pool wallet: {w}");
+            }
             println!("trx-energy is running; press Ctrl-C (or send SIGTERM) to stop");
             shutdown_signal().await;
             tracing::info!("shutting down");
+            if let Err(e) = system.shutdown().await {
+                tracing::error!(error = %e, "the engine stopped with errors");
+            }
             if let Err(e) = projector.shutdown().await {
                 tracing::error!(error = %e, "a projection had stopped on an error");
             }

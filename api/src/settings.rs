@@ -57,6 +57,26 @@ pub struct Settings {
     /// The master key before the last change (`TRX_PREVIOUS_MASTER_KEY`), still accepted for
     /// reading until `trx-energy keys rotate` has re-sealed everything (docs/key-vault.md).
     pub previous_master_key: Option<Secret>,
+    /// A TRON full node (`TRON_NODE_URL`); unset: `run` starts the built-in chain simulator.
+    pub tron_node_url: Option<String>,
+    /// The node's `TRON-PRO-API-KEY` (`TRON_PRO_API_KEY`), e.g. for TronGrid.
+    pub tron_api_key: Option<Secret>,
+    /// The USDT (TRC20) contract whose transfers are deposits (`TRX_USDT_CONTRACT`); the
+    /// simulator's own contract when unset.
+    pub usdt_contract: Option<String>,
+    /// Pool-wallet private keys to import into the vault at start (`TRX_POOL_WALLET_KEYS`,
+    /// comma-separated hex). Never printed.
+    pub pool_wallet_keys: Option<Secret>,
+    /// The price table (`TRX_PRICES_FILE`, TOML: min_energy, max_energy, and a table of unit
+    /// prices per asset and duration tier); the sample prices when unset.
+    pub prices_file: Option<PathBuf>,
+    /// The built-in simulator: port, milliseconds between blocks, confirmations until solid.
+    pub sim_port: u16,
+    pub sim_block_time_ms: u64,
+    pub sim_confirmations: u64,
+    /// Pool wallets created and staked on the simulator at first start, and TRX staked on each.
+    pub sim_pool_wallets: u32,
+    pub sim_pool_stake_trx: u64,
 }
 
 impl Default for Settings {
@@ -70,6 +90,16 @@ impl Default for Settings {
             database_pool_size: 20,
             master_key: None,
             previous_master_key: None,
+            tron_node_url: None,
+            tron_api_key: None,
+            usdt_contract: None,
+            pool_wallet_keys: None,
+            prices_file: None,
+            sim_port: 8090,
+            sim_block_time_ms: 3_000,
+            sim_confirmations: 19,
+            sim_pool_wallets: 3,
+            sim_pool_stake_trx: 1_000_000,
         }
     }
 }
@@ -98,7 +128,25 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ("TRX_DATABASE_POOL_SIZE", "database_pool_size"),
     ("TRX_MASTER_KEY", "master_key"),
     ("TRX_PREVIOUS_MASTER_KEY", "previous_master_key"),
+    ("TRON_NODE_URL", "tron_node_url"),
+    ("TRON_PRO_API_KEY", "tron_api_key"),
+    ("TRX_USDT_CONTRACT", "usdt_contract"),
+    ("TRX_POOL_WALLET_KEYS", "pool_wallet_keys"),
+    ("TRX_PRICES_FILE", "prices_file"),
+    ("TRX_SIM_PORT", "sim_port"),
+    ("TRX_SIM_BLOCK_TIME_MS", "sim_block_time_ms"),
+    ("TRX_SIM_CONFIRMATIONS", "sim_confirmations"),
+    ("TRX_SIM_POOL_WALLETS", "sim_pool_wallets"),
+    ("TRX_SIM_POOL_STAKE_TRX", "sim_pool_stake_trx"),
 ];
+
+/// Parses a whole-number variable, naming it when it is not one.
+fn number<T: std::str::FromStr>(name: &'static str, v: &str) -> Result<T, SettingsError> {
+    v.parse().map_err(|_| SettingsError::Env {
+        name,
+        message: format!("{v:?} is not a whole number in range"),
+    })
+}
 
 impl Settings {
     /// Defaults, overlaid by the file (if given) and then by the environment map.
@@ -156,6 +204,36 @@ impl Settings {
         }
         if let Some(v) = get("TRX_PREVIOUS_MASTER_KEY") {
             settings.previous_master_key = Some(Secret::new(v));
+        }
+        if let Some(v) = get("TRON_NODE_URL") {
+            settings.tron_node_url = Some(v);
+        }
+        if let Some(v) = get("TRON_PRO_API_KEY") {
+            settings.tron_api_key = Some(Secret::new(v));
+        }
+        if let Some(v) = get("TRX_USDT_CONTRACT") {
+            settings.usdt_contract = Some(v);
+        }
+        if let Some(v) = get("TRX_POOL_WALLET_KEYS") {
+            settings.pool_wallet_keys = Some(Secret::new(v));
+        }
+        if let Some(v) = get("TRX_PRICES_FILE") {
+            settings.prices_file = Some(PathBuf::from(v));
+        }
+        if let Some(v) = get("TRX_SIM_PORT") {
+            settings.sim_port = number("TRX_SIM_PORT", &v)?;
+        }
+        if let Some(v) = get("TRX_SIM_BLOCK_TIME_MS") {
+            settings.sim_block_time_ms = number("TRX_SIM_BLOCK_TIME_MS", &v)?;
+        }
+        if let Some(v) = get("TRX_SIM_CONFIRMATIONS") {
+            settings.sim_confirmations = number("TRX_SIM_CONFIRMATIONS", &v)?;
+        }
+        if let Some(v) = get("TRX_SIM_POOL_WALLETS") {
+            settings.sim_pool_wallets = number("TRX_SIM_POOL_WALLETS", &v)?;
+        }
+        if let Some(v) = get("TRX_SIM_POOL_STAKE_TRX") {
+            settings.sim_pool_stake_trx = number("TRX_SIM_POOL_STAKE_TRX", &v)?;
         }
         Ok(settings)
     }

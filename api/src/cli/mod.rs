@@ -8,5 +8,6 @@ pub mod audit;
 pub mod keys;
 pub mod project;
 pub mod rebuild;
+pub mod run;
 pub mod simulate;
 pub mod tron;
