@@ -38,6 +38,8 @@ struct World {
     worker: Arc<ChainWorker>,
     wallets: Vec<TronAddress>,
     receiver: TronAddress,
+    vault: Arc<KeyVault>,
+    policy: OrderPolicy,
 }
 
 fn meta() -> CommandMetadata {
@@ -48,8 +50,12 @@ impl World {
     /// A database, a simulator, pool wallets staked with `stakes` TRX each, an activated
     /// receiver (unless told otherwise) and a customer account holding 100 TRX.
     async fn new(stakes: &[i64], receiver_active: bool) -> Self {
+        Self::with(SimConfig::for_tests(), stakes, receiver_active).await
+    }
+
+    async fn with(config: SimConfig, stakes: &[i64], receiver_active: bool) -> Self {
         let db = TestDb::new().await;
-        let (sim, client) = common::start(SimConfig::for_tests()).await;
+        let (sim, client) = common::start(config).await;
         let vault = Arc::new(KeyVault::new(
             db.pool.clone(),
             Keyring::new(MasterKey::generate()),
@@ -67,7 +73,7 @@ impl World {
             pool_wallets: wallets.iter().copied().collect::<BTreeSet<_>>(),
             ..OrderPolicy::default()
         };
-        let buses = Buses::new(db.pool.clone(), policy);
+        let buses = Buses::new(db.pool.clone(), policy.clone());
         for (address, trx) in wallets.iter().zip(stakes) {
             let id = address.to_base58();
             let register = WalletCommand::RegisterWallet {
@@ -100,7 +106,7 @@ impl World {
             tick: Duration::from_millis(10),
             ..ChainWorkerConfig::default()
         };
-        let worker = ChainWorker::new(buses.clone(), client.clone(), vault, config);
+        let worker = ChainWorker::new(buses.clone(), client.clone(), vault.clone(), config);
         let open = AccountCommand::OpenAccount {
             account_id: AccountId::parse(ACCOUNT).unwrap(),
             at: Utc::now(),
@@ -126,7 +132,103 @@ impl World {
             worker,
             wallets,
             receiver,
+            vault,
+            policy,
         }
+    }
+
+    /// A new process: every in-memory state (aggregates, backoffs) is gone; the database and
+    /// the chain remain.
+    fn restart(&mut self) {
+        self.buses = Buses::new(self.db.pool.clone(), self.policy.clone());
+        let params = Arc::new(ChainParams::new(
+            self.client.clone(),
+            self.wallets[0],
+            Duration::from_secs(60),
+        ));
+        self.flow = Arc::new(OrderFlow::new(self.buses.clone()));
+        self.allocator = Arc::new(Allocator::new(
+            self.buses.clone(),
+            self.client.clone(),
+            params,
+        ));
+        let config = ChainWorkerConfig {
+            tick: Duration::from_millis(10),
+            ..ChainWorkerConfig::default()
+        };
+        self.worker = ChainWorker::new(
+            self.buses.clone(),
+            self.client.clone(),
+            self.vault.clone(),
+            config,
+        );
+    }
+
+    /// Runs the process managers (not the chain worker) until nothing is left to do.
+    async fn settle_managers(&self) {
+        for _ in 0..3 {
+            drain(&self.db.pool, &self.flow).await.unwrap();
+            drain(&self.db.pool, &self.allocator).await.unwrap();
+        }
+    }
+
+    async fn count(&self, order: &str, event_type: &str) -> i64 {
+        sqlx::query_scalar(
+            "SELECT count(*) FROM events WHERE aggregate_id = $1 AND event_type = $2",
+        )
+        .bind(order)
+        .bind(event_type)
+        .fetch_one(&self.db.pool)
+        .await
+        .unwrap()
+    }
+
+    /// Plays a worker that crashed right after recording: builds, signs and records a
+    /// transaction for the order's current step, and sends nothing.
+    async fn record_like_a_crashed_worker(
+        &self,
+        order: &str,
+        reclaim: bool,
+    ) -> tron_adapter::tx::SignedTransaction {
+        let (o, _) = self.buses.order.load(order).await.unwrap();
+        let d = o.delegation().unwrap();
+        let receiver = o.placement().unwrap().receiver;
+        let call = if reclaim {
+            common::undelegate(&d.wallet, &receiver, d.delegate_sun as i64)
+        } else {
+            common::delegate(&d.wallet, &receiver, d.delegate_sun as i64, false, 0)
+        };
+        let mut params = self.client.reference().await.unwrap();
+        params.expiration = params.timestamp + 60_000;
+        let raw =
+            tron_adapter::tx::build(tron_adapter::tx::TxContract::new(call), &params).unwrap();
+        let key = self.vault.wallet_key(&d.wallet).await.unwrap();
+        let signed = tron_adapter::tx::SignedTransaction::sign(raw, &key);
+        let txid = engine::domain::TxId::parse(&signed.txid().to_hex()).unwrap();
+        let signed_tx_hex = hex::encode(signed.encode());
+        let cmd = if reclaim {
+            OrderCommand::RecordReclaimSigned {
+                txid,
+                signed_tx_hex,
+                expiration_ms: params.expiration,
+                at: Utc::now(),
+            }
+        } else {
+            OrderCommand::RecordDelegationSigned {
+                txid,
+                signed_tx_hex,
+                expiration_ms: params.expiration,
+                at: Utc::now(),
+            }
+        };
+        assert!(self
+            .buses
+            .order
+            .execute(order, cmd, meta())
+            .await
+            .unwrap()
+            .is_accepted());
+        signed
     }
 
     async fn place(&self, order: &str) {
@@ -151,11 +253,12 @@ impl World {
     {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
-            drain(&self.db.pool, &self.flow).await.unwrap();
-            drain(&self.db.pool, &self.allocator).await.unwrap();
-            drain(&self.db.pool, &self.flow).await.unwrap();
+            // A failed batch is retried in the next round, as the runner does.
+            let _ = drain(&self.db.pool, &self.flow).await;
+            let _ = drain(&self.db.pool, &self.allocator).await;
+            let _ = drain(&self.db.pool, &self.flow).await;
             for w in &self.wallets {
-                self.worker.pass(w).await.unwrap();
+                let _ = self.worker.pass(w).await;
             }
             if done().await {
                 return;
@@ -423,4 +526,107 @@ async fn a_customer_cancelling_before_delegation_gets_the_money_back_and_nothing
     assert_eq!(w.status("o-7").await, OrderStatus::Cancelled);
     assert_eq!(w.balance().await.available, 100 * TRX as u64);
     assert_eq!(w.lent(&w.wallets[0]).await, 0);
+}
+
+#[tokio::test]
+async fn workers_restarted_at_every_step_make_exactly_one_delegation_and_one_reclaim() {
+    // Blocks only when the test produces them, so every step can be stopped in between.
+    let mut w = World::with(SimConfig::manual(), &[100_000], true).await;
+    let wallet = w.wallets[0];
+    w.place("o-9").await;
+    w.settle_managers().await;
+    assert_eq!(w.status("o-9").await, OrderStatus::DelegationRequested);
+
+    // Crash before signing: a new process picks the task up and signs it — but here the crashed
+    // worker got as far as recording (write-ahead) and stopped before sending anything.
+    w.restart();
+    let first = w.record_like_a_crashed_worker("o-9", false).await;
+    // Restart after recording: the new worker sends exactly those bytes.
+    w.restart();
+    w.worker.pass(&wallet).await.unwrap();
+    w.sim.produce_blocks(1);
+    let info = w
+        .client
+        .transaction_info(&first.txid(), Finality::Head)
+        .await
+        .unwrap();
+    assert!(
+        info.is_some(),
+        "the recorded bytes were broadcast and included"
+    );
+    // Restart after broadcasting, before confirmation: nothing is sent twice, nothing built anew.
+    w.restart();
+    w.worker.pass(&wallet).await.unwrap();
+    assert_eq!(
+        w.status("o-9").await,
+        OrderStatus::DelegationSigned,
+        "not solid yet"
+    );
+    w.sim.produce_blocks(3);
+    w.restart();
+    w.worker.pass(&wallet).await.unwrap();
+    assert_eq!(w.status("o-9").await, OrderStatus::Active);
+    assert_eq!(w.count("o-9", "DelegationSigned").await, 1);
+    let lent = w
+        .buses
+        .order
+        .load("o-9")
+        .await
+        .unwrap()
+        .0
+        .delegation()
+        .unwrap()
+        .delegate_sun as i64;
+    assert_eq!(w.lent(&wallet).await, lent);
+
+    // The reclaim, crashing at the same points.
+    w.settle_managers().await;
+    assert_eq!(
+        run_due(&w.buses, Utc::now() + TimeDelta::hours(2), 10)
+            .await
+            .unwrap(),
+        1
+    );
+    w.settle_managers().await;
+    w.restart();
+    let reclaim = w.record_like_a_crashed_worker("o-9", true).await;
+    w.restart();
+    w.worker.pass(&wallet).await.unwrap();
+    w.restart();
+    w.worker.pass(&wallet).await.unwrap();
+    w.sim.produce_blocks(4);
+    w.restart();
+    w.worker.pass(&wallet).await.unwrap();
+    assert!(w
+        .client
+        .transaction_info(&reclaim.txid(), Finality::Solid)
+        .await
+        .unwrap()
+        .is_some());
+    w.settle_managers().await;
+    assert_eq!(w.status("o-9").await, OrderStatus::Completed);
+    assert_eq!(w.count("o-9", "ReclaimSigned").await, 1);
+    assert_eq!(w.lent(&wallet).await, 0);
+    let balance = w.balance().await;
+    assert_eq!((balance.spent, balance.reserved), (price(), 0));
+    assert_eq!(balance.available, 100 * TRX as u64 - price());
+}
+
+#[tokio::test]
+async fn the_node_down_for_a_while_delays_the_order_but_loses_and_doubles_nothing() {
+    let w = World::new(&[100_000], true).await;
+    w.place("o-10").await;
+    // The next 40 node requests fail with HTTP 503 (the client's retries give up on some).
+    admin(&w.sim, "faults", json!({"http_5xx": 40})).await;
+    w.pump_until("the order is active", || async {
+        w.status("o-10").await == OrderStatus::Active
+    })
+    .await;
+    let order = w.buses.order.load("o-10").await.unwrap().0;
+    assert_eq!(order.attempts(), 1);
+    assert_eq!(
+        w.lent(&w.wallets[0]).await,
+        order.delegation().unwrap().delegate_sun as i64
+    );
+    assert_eq!(w.balance().await.reserved, price());
 }
