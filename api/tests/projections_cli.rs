@@ -20,13 +20,35 @@ fn trx_energy(db: &TestDb) -> Command {
     cmd
 }
 
-fn spawn_projector(db: &TestDb) -> Child {
-    trx_energy(db)
-        .arg("project")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start trx-energy project")
+/// A `trx-energy project` process, killed when dropped (also when an assertion fails).
+struct Projector(Child);
+
+impl Projector {
+    fn id(&self) -> u32 {
+        self.0.id()
+    }
+
+    fn kill(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Drop for Projector {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+fn spawn_projector(db: &TestDb) -> Projector {
+    Projector(
+        trx_energy(db)
+            .arg("project")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start trx-energy project"),
+    )
 }
 
 /// Which process (by its pid in `application_name`) holds each worker's ownership lock.
@@ -97,8 +119,7 @@ async fn of_two_project_processes_one_applies_and_the_other_takes_over_when_it_i
     );
 
     // The owner dies; the standby takes every worker over and applies the rest.
-    first.kill().unwrap();
-    first.wait().unwrap();
+    first.kill();
     let killed = Instant::now();
     insert_commits(&mut conn, thirds[2]).await.unwrap();
     wait_caught_up(&db.pool, &all_readers(), Duration::from_secs(60))
@@ -108,13 +129,11 @@ async fn of_two_project_processes_one_applies_and_the_other_takes_over_when_it_i
         "handed over and caught up {:?} after the kill",
         killed.elapsed()
     );
-    assert!(
-        all_owned_by(&owners(&db.pool).await, second_pid),
-        "{:?}",
-        owners(&db.pool).await
-    );
-    second.kill().unwrap();
-    second.wait().unwrap();
+    wait_for("the second process to own every worker", || async {
+        all_owned_by(&owners(&db.pool).await, second_pid)
+    })
+    .await;
+    second.kill();
     let diff = differences(&db.pool).await.unwrap();
     assert!(diff.is_empty(), "{diff:#?}");
 }

@@ -12,16 +12,19 @@
 
 pub mod audit;
 pub mod error;
+pub mod log;
 pub mod metrics;
 pub mod projection;
 pub mod rebuild;
-mod rows;
+pub mod rows;
 pub mod runtime;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub mod views;
 
 pub use error::Error;
+pub use log::Event;
 pub use metrics::{Metrics, MetricsSnapshot, WorkerState, WorkerStatus};
 pub use projection::{Projection, Target};
+pub use rows::RowCache;
 pub use runtime::{Runtime, RuntimeConfig, RuntimeHandle};

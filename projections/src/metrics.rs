@@ -173,7 +173,7 @@ pub async fn lag(conn: &mut PgConnection, reader: &str) -> Result<(LogPosition, 
                   WHERE (transaction_id, global_position) > ($1::text::xid8, $2) LIMIT 1000000) s), \
                 (SELECT extract(epoch FROM now() - recorded_at)::float8 FROM events \
                   WHERE (transaction_id, global_position) > ($1::text::xid8, $2) \
-                  ORDER BY transaction_id, global_position LIMIT 1)",
+                  ORDER BY events.transaction_id, events.global_position LIMIT 1)",
     )
     .bind(at.transaction_id.to_string())
     .bind(at.global_position)

@@ -5,11 +5,13 @@
 
 use std::sync::Arc;
 
-use engine::log::{load_checkpoint, save_checkpoint, GlobalLogReader, LogPosition, TypedEvent};
+use engine::log::{load_checkpoint, save_checkpoint, LogPosition};
 use futures::future::BoxFuture;
 use sqlx::PgConnection;
 
 use crate::error::Error;
+use crate::log::{Event, Reader};
+use crate::rows::RowCache;
 
 /// Which copy of a projection's tables a batch is written to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -56,7 +58,8 @@ pub trait Projection: Send + Sync + 'static {
         &'a self,
         conn: &'a mut PgConnection,
         target: Target,
-        events: &'a [TypedEvent],
+        events: &'a [Event],
+        cache: &'a mut RowCache,
     ) -> BoxFuture<'a, Result<(), Error>>;
 }
 
@@ -100,6 +103,18 @@ pub async fn lock_batches(conn: &mut PgConnection, projection: &str) -> Result<(
     Ok(())
 }
 
+/// Makes the open transaction's commit return before its WAL is flushed. Safe for derived data
+/// (view rows, audit rows) written with their checkpoint: a crash can only lose the latest such
+/// commits whole, rows and checkpoint together, and they are applied again; the events they come
+/// from are committed durably by the writers. It shortens every batch, and so the time each
+/// batch holds back the transaction horizon for the other readers.
+pub async fn relax_commit(conn: &mut PgConnection) -> Result<(), Error> {
+    sqlx::query("SELECT set_config('synchronous_commit', 'off', true)")
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
 /// What one batch did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BatchResult {
@@ -114,30 +129,33 @@ pub struct BatchResult {
 /// past `until` when given), applies them, and saves the checkpoint. The caller commits.
 pub async fn apply_batch(
     conn: &mut PgConnection,
-    reader: &GlobalLogReader,
+    reader: &Reader,
     projection: &dyn Projection,
     target: Target,
     limit: i64,
     until: Option<LogPosition>,
 ) -> Result<BatchResult, Error> {
+    relax_commit(conn).await?;
     if target == Target::Live {
         lock_batches(conn, projection.name()).await?;
     }
     let name = target.reader(projection.name());
     let at = load_checkpoint(conn, &name).await?;
-    let mut events = reader.read_typed_batch(conn, at, limit).await?;
+    let mut events = reader.read(conn, at, limit).await?;
     if let Some(until) = until {
-        events.retain(|e| e.recorded.position <= until);
+        events.retain(|e| e.position <= until);
     }
-    let Some(last) = events.last().map(|e| e.recorded.position) else {
+    let Some(last) = events.last().map(|e| e.position) else {
         return Ok(BatchResult {
             events: 0,
             position: at,
             first: None,
         });
     };
-    let first = events.first().map(|e| e.recorded.position);
-    projection.apply(conn, target, &events).await?;
+    let first = events.first().map(|e| e.position);
+    projection
+        .apply(conn, target, &events, &mut RowCache::none())
+        .await?;
     save_checkpoint(conn, &name, last).await?;
     Ok(BatchResult {
         events: events.len(),

@@ -19,13 +19,15 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use engine::log::{load_checkpoint, save_checkpoint, GlobalLogReader, LogPosition};
+use engine::log::{load_checkpoint, save_checkpoint, LogPosition};
 use sqlx::{Connection, PgConnection, PgPool};
 
 use crate::error::Error;
+use crate::log::{Event, Reader};
 use crate::projection::{
-    apply_batch, lock_batches, Projection, Target, LOCK_CLASS_SQL, SHADOW_SUFFIX,
+    apply_batch, lock_batches, relax_commit, Projection, Target, LOCK_CLASS_SQL, SHADOW_SUFFIX,
 };
+use crate::rows::RowCache;
 
 /// Tuning and mode of a rebuild.
 #[derive(Debug, Clone)]
@@ -36,6 +38,10 @@ pub struct RebuildOptions {
     pub check: bool,
     /// Rows shown per difference.
     pub max_rows_shown: usize,
+    /// Rows kept in memory while building (beyond it, rows are loaded from the shadow).
+    pub cache_rows: usize,
+    /// While the rows are in memory, write them (and the checkpoints) every this many events.
+    pub flush_every: i64,
 }
 
 impl Default for RebuildOptions {
@@ -44,6 +50,8 @@ impl Default for RebuildOptions {
             batch_size: 5_000,
             check: false,
             max_rows_shown: 10,
+            cache_rows: 2_000_000,
+            flush_every: 100_000,
         }
     }
 }
@@ -207,7 +215,7 @@ async fn drop_shadows(
 /// Applies `projection`'s events after its `target` checkpoint up to and including `until`.
 async fn catch_up(
     conn: &mut PgConnection,
-    reader: &GlobalLogReader,
+    reader: &Reader,
     projection: &dyn Projection,
     target: Target,
     until: LogPosition,
@@ -284,6 +292,23 @@ async fn swap(conn: &mut PgConnection, table: &str) -> Result<(), Error> {
     Ok(())
 }
 
+/// Writes the rows changed in memory and the shadows' checkpoints, in one transaction.
+async fn flush(
+    conn: &mut PgConnection,
+    projections: &[Arc<dyn Projection>],
+    cache: &mut RowCache,
+    last: LogPosition,
+) -> Result<(), Error> {
+    let mut tx = conn.begin().await?;
+    relax_commit(&mut tx).await?;
+    cache.flush(&mut tx).await?;
+    for p in projections {
+        save_checkpoint(&mut tx, &Target::Shadow.reader(p.name()), last).await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
 async fn events_in_log(conn: &mut PgConnection) -> Result<u64, Error> {
     let n: i64 = sqlx::query_scalar("SELECT count(*) FROM events")
         .fetch_one(conn)
@@ -323,7 +348,15 @@ pub async fn rebuild(
             return Err(Error::Busy(format!("another rebuild of {name} is running")));
         }
     }
-    let outcome = run(&mut conn, &projections, options, &mut progress, started).await;
+    let outcome = run(
+        &mut conn,
+        &options_conn,
+        &projections,
+        options,
+        &mut progress,
+        started,
+    )
+    .await;
     let cleanup = if options.check || outcome.is_err() {
         drop_shadows(&mut conn, &projections).await
     } else {
@@ -337,41 +370,80 @@ pub async fn rebuild(
 
 async fn run(
     conn: &mut PgConnection,
+    pool_options: &sqlx::postgres::PgConnectOptions,
     projections: &[Arc<dyn Projection>],
     options: &RebuildOptions,
     progress: &mut impl FnMut(Progress),
     started: Instant,
 ) -> Result<RebuildReport, Error> {
-    let reader = GlobalLogReader::new();
+    let reader = Reader::new();
     let names: Vec<&'static str> = projections.iter().map(|p| p.name()).collect();
     // 2. Fresh shadows.
     let deferred_indexes = prepare_shadows(conn, projections).await?;
-    // 3. One pass over the log for every shadow.
+    // 3. One pass over the log for every shadow. A second connection reads the next batch while
+    //    this one applies the current one; each batch commits with the shadows' checkpoints.
     let mut total = events_in_log(conn).await?;
     let mut events = 0u64;
-    let mut at = LogPosition::START;
     let mut last_total_check = Instant::now();
     progress(Progress {
         events,
         total,
         phase: Phase::Building,
     });
-    loop {
-        let mut tx = conn.begin().await?;
-        let batch = reader
-            .read_typed_batch(&mut tx, at, options.batch_size)
-            .await?;
-        let Some(last) = batch.last().map(|e| e.recorded.position) else {
-            tx.commit().await?;
+    let (tx_batches, mut batches) = tokio::sync::mpsc::channel::<Result<Vec<Event>, Error>>(2);
+    let mut read_conn = PgConnection::connect_with(pool_options).await?;
+    let batch_size = options.batch_size;
+    let prefetch = tokio::spawn(async move {
+        let reader = Reader::new();
+        let mut at = LogPosition::START;
+        loop {
+            let batch = reader.read(&mut read_conn, at, batch_size).await;
+            let done = match &batch {
+                Ok(b) => match b.last() {
+                    Some(e) => {
+                        at = e.position;
+                        false
+                    }
+                    None => true,
+                },
+                Err(_) => true,
+            };
+            if tx_batches.send(batch).await.is_err() || done {
+                break;
+            }
+        }
+        let _ = read_conn.close().await;
+    });
+    let mut cache = RowCache::for_rebuild(options.cache_rows);
+    let mut unflushed: Option<LogPosition> = None;
+    let mut since_flush = 0i64;
+    while let Some(batch) = batches.recv().await {
+        let batch = batch?;
+        let Some(last) = batch.last().map(|e| e.position) else {
             break;
         };
-        for p in projections {
-            p.apply(&mut tx, Target::Shadow, &batch).await?;
-            save_checkpoint(&mut tx, &Target::Shadow.reader(p.name()), last).await?;
+        if cache.in_memory() {
+            // Memory only; written by the next flush.
+            for p in projections {
+                p.apply(conn, Target::Shadow, &batch, &mut cache).await?;
+            }
+            unflushed = Some(last);
+            since_flush += batch.len() as i64;
+            if since_flush >= options.flush_every {
+                flush(conn, projections, &mut cache, last).await?;
+                unflushed = None;
+                since_flush = 0;
+            }
+        } else {
+            let mut tx = conn.begin().await?;
+            relax_commit(&mut tx).await?;
+            for p in projections {
+                p.apply(&mut tx, Target::Shadow, &batch, &mut cache).await?;
+                save_checkpoint(&mut tx, &Target::Shadow.reader(p.name()), last).await?;
+            }
+            tx.commit().await?;
         }
-        tx.commit().await?;
         events += batch.len() as u64;
-        at = last;
         if last_total_check.elapsed() > Duration::from_secs(2) {
             total = events_in_log(conn).await?;
             last_total_check = Instant::now();
@@ -382,6 +454,13 @@ async fn run(
             phase: Phase::Building,
         });
     }
+    if let Some(last) = unflushed {
+        flush(conn, projections, &mut cache, last).await?;
+    }
+    drop(cache);
+    prefetch
+        .await
+        .map_err(|e| Error::Busy(format!("the rebuild's reader ended: {e}")))?;
     progress(Progress {
         events,
         total: events,

@@ -3,6 +3,7 @@
 //! upsert. Rows travel as JSON (`to_jsonb` out, `jsonb_populate_recordset` in) so that one
 //! generic statement per table serves every view; the tables themselves are typed columns.
 
+use std::any::Any;
 use std::collections::HashMap;
 use std::hash::Hash;
 
@@ -18,7 +19,7 @@ use crate::error::Error;
 pub(crate) trait ViewRow:
     Serialize + DeserializeOwned + Clone + Send + Sync + Unpin + 'static
 {
-    type Key: Eq + Hash + Clone + Serialize + Send + Sync;
+    type Key: Eq + Ord + Hash + Clone + Serialize + Send + Sync + 'static;
     /// The key columns, in primary-key order.
     const KEY: &'static [&'static str];
     /// Every column written (generated columns excluded).
@@ -68,6 +69,23 @@ pub(crate) async fn load<R: ViewRow>(
         .collect::<HashMap<_, _>>())
 }
 
+/// The upsert of rows given as a JSON array in `$1`.
+fn store_sql<R: ViewRow>(table: &str) -> String {
+    let cols = R::COLUMNS.join(", ");
+    let keys = R::KEY.join(", ");
+    let updates = R::COLUMNS
+        .iter()
+        .filter(|c| !R::KEY.contains(c))
+        .map(|c| format!("{c} = EXCLUDED.{c}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    format!(
+        "INSERT INTO {table} ({cols}) \
+         SELECT {cols} FROM json_populate_recordset(NULL::{table}, $1::text::json) \
+         ON CONFLICT ({keys}) DO UPDATE SET {updates}"
+    )
+}
+
 /// Inserts or replaces `rows` in `table`, in one statement.
 pub(crate) async fn store<R: ViewRow>(
     conn: &mut PgConnection,
@@ -78,21 +96,178 @@ pub(crate) async fn store<R: ViewRow>(
     if rows.is_empty() {
         return Ok(());
     }
-    let cols = R::COLUMNS.join(", ");
-    let keys = R::KEY.join(", ");
-    let updates = R::COLUMNS
-        .iter()
-        .filter(|c| !R::KEY.contains(c))
-        .map(|c| format!("{c} = EXCLUDED.{c}"))
-        .collect::<Vec<_>>()
-        .join(", ");
-    let sql = format!(
-        "INSERT INTO {table} ({cols}) \
-         SELECT {cols} FROM jsonb_populate_recordset(NULL::{table}, $1::jsonb) \
-         ON CONFLICT ({keys}) DO UPDATE SET {updates}"
-    );
-    sqlx::query(&sql).bind(Json(&rows)).execute(conn).await?;
+    let json =
+        serde_json::to_string(&rows).map_err(|e| Error::corrupt(format!("rows of {table}"), e))?;
+    sqlx::query(&store_sql::<R>(table))
+        .bind(json)
+        .execute(conn)
+        .await?;
     Ok(())
+}
+
+/// Rows kept in memory between batches.
+///
+/// Live batches use [`RowCache::none`]: each batch loads the rows it touches, writes them back
+/// and keeps nothing. A rebuild uses [`RowCache::for_rebuild`]: its shadow tables start empty and
+/// it is their only writer, so every row lives in memory, batches touch only memory, and
+/// [`RowCache::flush`] writes the rows changed since the last flush (each once, however many
+/// events changed it) in the transaction that saves the shadows' checkpoints. Past `limit` rows
+/// in all, a flush forgets them and the cache works like `none` from then on.
+pub struct RowCache {
+    mode: Mode,
+    tables: HashMap<String, Box<dyn CachedTable>>,
+    limit: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// Load and store every batch's rows.
+    Load,
+    /// Every row of the tables is in memory.
+    Authoritative,
+}
+
+/// One table's rows in memory and the keys changed since the last flush.
+struct Rows<R: ViewRow> {
+    rows: HashMap<R::Key, R>,
+    dirty: std::collections::HashSet<R::Key>,
+}
+
+trait CachedTable: Send + Sync {
+    fn len(&self) -> usize;
+    fn as_any_mut(&mut self) -> &mut dyn Any;
+    /// The upsert of the changed rows, as SQL and its JSON parameter; clears the changes.
+    fn take_changes(&mut self, table: &str) -> Result<Option<(String, String)>, Error>;
+}
+
+impl<R: ViewRow> CachedTable for Rows<R> {
+    fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    fn as_any_mut(&mut self) -> &mut dyn Any {
+        self
+    }
+
+    fn take_changes(&mut self, table: &str) -> Result<Option<(String, String)>, Error> {
+        if self.dirty.is_empty() {
+            return Ok(None);
+        }
+        let rows: Vec<&R> = self.dirty.iter().filter_map(|k| self.rows.get(k)).collect();
+        let json = serde_json::to_string(&rows)
+            .map_err(|e| Error::corrupt(format!("rows of {table}"), e))?;
+        self.dirty.clear();
+        Ok(Some((store_sql::<R>(table), json)))
+    }
+}
+
+impl RowCache {
+    /// No caching (live batches).
+    pub fn none() -> Self {
+        RowCache {
+            mode: Mode::Load,
+            tables: HashMap::new(),
+            limit: 0,
+        }
+    }
+
+    /// For tables that start empty and have one writer, up to `limit` rows.
+    pub fn for_rebuild(limit: usize) -> Self {
+        RowCache {
+            mode: Mode::Authoritative,
+            tables: HashMap::new(),
+            limit,
+        }
+    }
+
+    /// True while batches only touch memory (then call [`flush`](Self::flush) to write).
+    pub fn in_memory(&self) -> bool {
+        self.mode == Mode::Authoritative
+    }
+
+    /// Writes every row changed since the last flush, in the caller's transaction. If the cache
+    /// has grown past its limit, it then forgets the rows (they are all in the tables).
+    pub async fn flush(&mut self, conn: &mut PgConnection) -> Result<(), Error> {
+        let mut names: Vec<String> = self.tables.keys().cloned().collect();
+        names.sort();
+        for name in names {
+            let changes = match self.tables.get_mut(&name) {
+                Some(t) => t.take_changes(&name)?,
+                None => None,
+            };
+            if let Some((sql, json)) = changes {
+                sqlx::query(&sql).bind(json).execute(&mut *conn).await?;
+            }
+        }
+        let rows: usize = self.tables.values().map(|t| t.len()).sum();
+        if self.mode == Mode::Authoritative && rows > self.limit {
+            tracing::debug!(
+                rows,
+                "row cache full; loading rows from the tables from now on"
+            );
+            self.tables.clear();
+            self.mode = Mode::Load;
+        }
+        Ok(())
+    }
+}
+
+/// The rows with these keys that exist in `table` (when the cache holds the table, all its
+/// rows, with the others).
+pub(crate) async fn fetch<R: ViewRow>(
+    conn: &mut PgConnection,
+    table: &str,
+    keys: &[R::Key],
+    cache: &mut RowCache,
+) -> Result<HashMap<R::Key, R>, Error> {
+    match cache.mode {
+        Mode::Load => load(conn, table, keys).await,
+        Mode::Authoritative => {
+            let entry = cache.tables.entry(table.to_string()).or_insert_with(|| {
+                Box::new(Rows::<R> {
+                    rows: HashMap::new(),
+                    dirty: Default::default(),
+                })
+            });
+            let rows = entry
+                .as_any_mut()
+                .downcast_mut::<Rows<R>>()
+                .map(|r| std::mem::take(&mut r.rows))
+                .ok_or_else(|| Error::corrupt(table, "cached under another row type"))?;
+            Ok(rows)
+        }
+    }
+}
+
+/// Writes the rows of `dirty` from `rows` now, or (cache holding the table) marks them changed
+/// and keeps `rows` in memory until the next flush.
+pub(crate) async fn keep<R: ViewRow>(
+    conn: &mut PgConnection,
+    table: &str,
+    rows: HashMap<R::Key, R>,
+    dirty: &[R::Key],
+    cache: &mut RowCache,
+) -> Result<(), Error> {
+    match cache.mode {
+        Mode::Load => store(conn, table, dirty.iter().filter_map(|k| rows.get(k))).await,
+        Mode::Authoritative => {
+            let cached = cache
+                .tables
+                .get_mut(table)
+                .and_then(|t| t.as_any_mut().downcast_mut::<Rows<R>>())
+                .ok_or_else(|| Error::corrupt(table, "not fetched before it is kept"))?;
+            cached.rows = rows;
+            cached.dirty.extend(dirty.iter().cloned());
+            Ok(())
+        }
+    }
+}
+
+/// Sorted, without repeats.
+pub(crate) fn unique<K: Ord>(mut keys: Vec<K>) -> Vec<K> {
+    keys.sort();
+    keys.dedup();
+    keys
 }
 
 /// A time as the database keeps it (microseconds), so a row folded in memory and a row read

@@ -12,7 +12,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use engine::log::{GlobalLogReader, LogPosition};
+use engine::log::LogPosition;
 use futures::future::BoxFuture;
 use sqlx::{Connection, PgConnection, PgPool};
 use tokio::sync::watch;
@@ -20,6 +20,7 @@ use tokio::task::JoinHandle;
 use tracing::Instrument;
 
 use crate::error::Error;
+use crate::log::Reader;
 use crate::metrics::{Metrics, WorkerState};
 use crate::projection::{apply_batch, BatchResult, Projection, Target, LOCK_CLASS_SQL};
 
@@ -41,14 +42,14 @@ pub trait Worker: Send + Sync + 'static {
 /// A projection driven on its live tables.
 pub struct ProjectionWorker {
     projection: Arc<dyn Projection>,
-    reader: GlobalLogReader,
+    reader: Reader,
 }
 
 impl ProjectionWorker {
     pub fn new(projection: Arc<dyn Projection>) -> Self {
         Self {
             projection,
-            reader: GlobalLogReader::new(),
+            reader: Reader::new(),
         }
     }
 }

@@ -698,7 +698,7 @@ pub fn simulate(ctx: &Ctx, seed: u64, flows: u64) -> Vec<Commit> {
 pub async fn head(pool: &PgPool) -> Result<engine::log::LogPosition, Error> {
     let row: Option<(String, i64)> = sqlx::query_as(
         "SELECT transaction_id::text, global_position FROM events \
-         ORDER BY transaction_id DESC, global_position DESC LIMIT 1",
+         ORDER BY events.transaction_id DESC, events.global_position DESC LIMIT 1",
     )
     .fetch_optional(pool)
     .await?;

@@ -147,3 +147,27 @@ async fn rebuild_check_names_the_rows_that_differ_from_a_fresh_rebuild() {
     assert!(report.swapped && report.events > 0);
     assert!(differences(&db.pool).await.unwrap().is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_rebuild_whose_rows_outgrow_its_memory_builds_the_same_tables() {
+    let db = TestDb::new().await;
+    let ctx = Ctx::new("small-cache", 6, 2);
+    let mut conn = db.connect().await;
+    for chunk in simulate(&ctx, 61, 120).chunks(40) {
+        insert_commits(&mut conn, chunk).await.unwrap();
+    }
+    // Rows in memory until 30 of them, flushed every 100 events; then loaded batch by batch.
+    let options = RebuildOptions {
+        batch_size: 37,
+        cache_rows: 30,
+        flush_every: 100,
+        ..Default::default()
+    };
+    let report = rebuild(&db.pool, &projections::projection::all(), &options, |_| {})
+        .await
+        .unwrap();
+    assert!(report.swapped);
+    // A rebuild with everything in memory finds no difference.
+    let diff = differences(&db.pool).await.unwrap();
+    assert!(diff.is_empty(), "{diff:#?}");
+}

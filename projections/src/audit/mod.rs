@@ -111,7 +111,8 @@ pub(crate) fn to_hash(bytes: &[u8]) -> Result<[u8; 32], Error> {
 /// One sequencer batch in the caller's transaction: numbers and chains the next events.
 pub async fn sequence_batch(conn: &mut PgConnection, limit: i64) -> Result<BatchResult, Error> {
     sqlx::query(&format!(
-        "SELECT pg_advisory_xact_lock({}, hashtext('audit-batch'))",
+        "SELECT set_config('synchronous_commit', 'off', true), \
+                pg_advisory_xact_lock({}, hashtext('audit-batch'))",
         crate::projection::LOCK_CLASS_SQL
     ))
     .execute(&mut *conn)
@@ -215,7 +216,7 @@ pub async fn catch_up(conn: &mut PgConnection, wait: std::time::Duration) -> Res
     let result = async {
         let target: Option<(String, i64)> = sqlx::query_as(
             "SELECT transaction_id::text, global_position FROM events \
-             ORDER BY transaction_id DESC, global_position DESC LIMIT 1",
+             ORDER BY events.transaction_id DESC, events.global_position DESC LIMIT 1",
         )
         .fetch_optional(&mut *conn)
         .await?;

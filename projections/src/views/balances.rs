@@ -5,14 +5,15 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use engine::domain::{AccountEvent, Asset};
-use engine::log::{AnyEvent, TypedEvent};
+use engine::log::AnyEvent;
 use futures::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 use sqlx::PgConnection;
 
 use crate::error::Error;
+use crate::log::Event;
 use crate::projection::{Projection, Target};
-use crate::rows::{big, load, micros, store, ViewRow};
+use crate::rows::{big, fetch, keep, micros, unique, RowCache, ViewRow};
 
 pub const NAME: &str = "account_balances";
 const TABLE: &str = "account_balances";
@@ -153,42 +154,38 @@ impl AccountBalances {
         &self,
         conn: &mut PgConnection,
         target: Target,
-        events: &[TypedEvent],
+        events: &[Event],
+        cache: &mut RowCache,
     ) -> Result<(), Error> {
         let table = target.table(TABLE);
         let mut keys = Vec::new();
         for e in events {
             if let AnyEvent::Account(a) = &e.event {
                 for asset in assets_of(a) {
-                    keys.push((e.recorded.aggregate_id.clone(), asset.code().to_string()));
+                    keys.push((e.aggregate_id.clone(), asset.code().to_string()));
                 }
             }
         }
         if keys.is_empty() {
             return Ok(());
         }
-        keys.sort();
-        keys.dedup();
+        let keys = unique(keys);
         let mut rows: HashMap<(String, String), BalanceRow> =
-            load::<BalanceRow>(conn, &table, &keys).await?;
-        let mut touched = Vec::new();
+            fetch::<BalanceRow>(conn, &table, &keys, cache).await?;
         for e in events {
             let AnyEvent::Account(a) = &e.event else {
                 continue;
             };
-            let at = micros(e.recorded.recorded_at);
+            let at = micros(e.recorded_at);
             for asset in assets_of(a) {
-                let key = (e.recorded.aggregate_id.clone(), asset.code().to_string());
+                let key = (e.aggregate_id.clone(), asset.code().to_string());
                 let row = rows
-                    .entry(key.clone())
-                    .or_insert_with(|| BalanceRow::new(&e.recorded.aggregate_id, asset, at));
-                fold(row, a, e.recorded.sequence as i64, at);
-                touched.push(key);
+                    .entry(key)
+                    .or_insert_with(|| BalanceRow::new(&e.aggregate_id, asset, at));
+                fold(row, a, e.sequence as i64, at);
             }
         }
-        touched.sort();
-        touched.dedup();
-        store(conn, &table, touched.iter().filter_map(|k| rows.get(k))).await
+        keep(conn, &table, rows, &keys, cache).await
     }
 }
 
@@ -205,8 +202,9 @@ impl Projection for AccountBalances {
         &'a self,
         conn: &'a mut PgConnection,
         target: Target,
-        events: &'a [TypedEvent],
+        events: &'a [Event],
+        cache: &'a mut RowCache,
     ) -> BoxFuture<'a, Result<(), Error>> {
-        Box::pin(self.run(conn, target, events))
+        Box::pin(self.run(conn, target, events, cache))
     }
 }

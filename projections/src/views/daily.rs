@@ -10,15 +10,16 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use engine::domain::{AccountEvent, Asset, OrderEvent};
-use engine::log::{AnyEvent, TypedEvent};
+use engine::log::AnyEvent;
 use futures::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 use sqlx::PgConnection;
 
 use super::apply_error;
 use crate::error::Error;
+use crate::log::Event;
 use crate::projection::{Projection, Target};
-use crate::rows::{big, load, micros, store, ViewRow};
+use crate::rows::{big, fetch, keep, micros, unique, RowCache, ViewRow};
 
 pub const NAME: &str = "daily_finance";
 const TABLE: &str = "daily_finance";
@@ -106,12 +107,12 @@ impl ViewRow for OrderFact {
 enum Effect {
     None,
     /// Figures in a known asset.
-    Asset(Asset, fn(&mut DailyRow, &TypedEvent, Option<&OrderFact>)),
+    Asset(Asset, fn(&mut DailyRow, &Event, Option<&OrderFact>)),
     /// Figures in the order's asset, which the projection remembers.
-    OrderAsset(fn(&mut DailyRow, &TypedEvent, Option<&OrderFact>)),
+    OrderAsset(fn(&mut DailyRow, &Event, Option<&OrderFact>)),
 }
 
-fn amount_of(e: &TypedEvent) -> i64 {
+fn amount_of(e: &Event) -> i64 {
     match &e.event {
         AnyEvent::Account(
             AccountEvent::FundsCredited { amount, .. }
@@ -122,7 +123,7 @@ fn amount_of(e: &TypedEvent) -> i64 {
     }
 }
 
-fn effect(e: &TypedEvent) -> Effect {
+fn effect(e: &Event) -> Effect {
     use Effect::*;
     match &e.event {
         AnyEvent::Account(a) => match a {
@@ -190,20 +191,21 @@ impl DailyFinance {
         &self,
         conn: &mut PgConnection,
         target: Target,
-        events: &[TypedEvent],
+        events: &[Event],
+        cache: &mut RowCache,
     ) -> Result<(), Error> {
         let table = target.table(TABLE);
         let orders_table = target.table(ORDERS_TABLE);
         // The orders whose remembered facts this batch needs.
-        let mut wanted: Vec<String> = events
-            .iter()
-            .filter(|e| matches!(effect(e), Effect::OrderAsset(_)))
-            .map(|e| e.recorded.aggregate_id.clone())
-            .collect();
-        wanted.sort();
-        wanted.dedup();
+        let wanted = unique(
+            events
+                .iter()
+                .filter(|e| matches!(effect(e), Effect::OrderAsset(_)))
+                .map(|e| e.aggregate_id.clone())
+                .collect(),
+        );
         let mut facts: HashMap<String, OrderFact> =
-            load::<OrderFact>(conn, &orders_table, &wanted).await?;
+            fetch::<OrderFact>(conn, &orders_table, &wanted, cache).await?;
         let mut new_facts: Vec<String> = Vec::new();
         let mut days: HashMap<(NaiveDate, String), DailyRow> = HashMap::new();
         for e in events {
@@ -215,7 +217,7 @@ impl DailyFinance {
                 ..
             }) = &e.event
             {
-                let id = e.recorded.aggregate_id.clone();
+                let id = e.aggregate_id.clone();
                 facts.insert(
                     id.clone(),
                     OrderFact {
@@ -233,12 +235,12 @@ impl DailyFinance {
                 Effect::Asset(asset, add) => (asset.code().to_string(), add, None),
                 Effect::OrderAsset(add) => {
                     let fact = facts
-                        .get(&e.recorded.aggregate_id)
+                        .get(&e.aggregate_id)
                         .ok_or_else(|| apply_error(NAME, e, "no OrderPlaced before this event"))?;
                     (fact.asset.clone(), add, Some(fact))
                 }
             };
-            let day = e.recorded.recorded_at.date_naive();
+            let day = e.recorded_at.date_naive();
             let row = days
                 .entry((day, asset.clone()))
                 .or_insert_with(|| DailyRow {
@@ -248,26 +250,22 @@ impl DailyFinance {
                 });
             add(row, e, fact);
         }
-        if !new_facts.is_empty() {
-            store(
-                conn,
-                &orders_table,
-                new_facts.iter().filter_map(|id| facts.get(id)),
-            )
-            .await?;
-        }
+        keep(conn, &orders_table, facts, &unique(new_facts), cache).await?;
         if days.is_empty() {
             return Ok(());
         }
         // Add this batch's figures to the stored days.
-        let keys: Vec<(NaiveDate, String)> = days.keys().cloned().collect();
-        let stored = load::<DailyRow>(conn, &table, &keys).await?;
-        for (key, row) in days.iter_mut() {
-            if let Some(old) = stored.get(key) {
-                add_rows(row, old);
-            }
+        let keys: Vec<(NaiveDate, String)> = unique(days.keys().cloned().collect());
+        let mut stored = fetch::<DailyRow>(conn, &table, &keys, cache).await?;
+        for (key, delta) in days {
+            let row = stored.entry(key).or_insert_with(|| DailyRow {
+                day: delta.day,
+                asset: delta.asset.clone(),
+                ..DailyRow::default()
+            });
+            add_rows(row, &delta);
         }
-        store(conn, &table, days.values()).await
+        keep(conn, &table, stored, &keys, cache).await
     }
 }
 
@@ -305,8 +303,9 @@ impl Projection for DailyFinance {
         &'a self,
         conn: &'a mut PgConnection,
         target: Target,
-        events: &'a [TypedEvent],
+        events: &'a [Event],
+        cache: &'a mut RowCache,
     ) -> BoxFuture<'a, Result<(), Error>> {
-        Box::pin(self.run(conn, target, events))
+        Box::pin(self.run(conn, target, events, cache))
     }
 }

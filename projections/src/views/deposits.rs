@@ -4,15 +4,16 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use engine::domain::DepositEvent;
-use engine::log::{AnyEvent, TypedEvent};
+use engine::log::AnyEvent;
 use futures::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 use sqlx::PgConnection;
 
 use super::apply_error;
 use crate::error::Error;
+use crate::log::Event;
 use crate::projection::{Projection, Target};
-use crate::rows::{big, load, micros, store, ViewRow};
+use crate::rows::{big, fetch, keep, micros, unique, RowCache, ViewRow};
 
 pub const NAME: &str = "deposits";
 const TABLE: &str = "deposits";
@@ -76,26 +77,28 @@ impl Deposits {
         &self,
         conn: &mut PgConnection,
         target: Target,
-        events: &[TypedEvent],
+        events: &[Event],
+        cache: &mut RowCache,
     ) -> Result<(), Error> {
         let table = target.table(TABLE);
-        let mut keys: Vec<String> = events
-            .iter()
-            .filter(|e| matches!(e.event, AnyEvent::Deposit(_)))
-            .map(|e| e.recorded.aggregate_id.clone())
-            .collect();
+        let keys = unique(
+            events
+                .iter()
+                .filter(|e| matches!(e.event, AnyEvent::Deposit(_)))
+                .map(|e| e.aggregate_id.clone())
+                .collect(),
+        );
         if keys.is_empty() {
             return Ok(());
         }
-        keys.sort();
-        keys.dedup();
-        let mut rows: HashMap<String, DepositRow> = load::<DepositRow>(conn, &table, &keys).await?;
+        let mut rows: HashMap<String, DepositRow> =
+            fetch::<DepositRow>(conn, &table, &keys, cache).await?;
         for e in events {
             let AnyEvent::Deposit(d) = &e.event else {
                 continue;
             };
-            let id = &e.recorded.aggregate_id;
-            let at = micros(e.recorded.recorded_at);
+            let id = &e.aggregate_id;
+            let at = micros(e.recorded_at);
             if let DepositEvent::DepositDetected {
                 deposit_id,
                 account_id,
@@ -160,10 +163,10 @@ impl Deposits {
                     row.rejected_at = Some(micros(*t));
                 }
             }
-            row.version = e.recorded.sequence as i64;
+            row.version = e.sequence as i64;
             row.updated_at = at;
         }
-        store(conn, &table, rows.values()).await
+        keep(conn, &table, rows, &keys, cache).await
     }
 }
 
@@ -180,8 +183,9 @@ impl Projection for Deposits {
         &'a self,
         conn: &'a mut PgConnection,
         target: Target,
-        events: &'a [TypedEvent],
+        events: &'a [Event],
+        cache: &'a mut RowCache,
     ) -> BoxFuture<'a, Result<(), Error>> {
-        Box::pin(self.run(conn, target, events))
+        Box::pin(self.run(conn, target, events, cache))
     }
 }

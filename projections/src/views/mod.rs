@@ -8,25 +8,24 @@ pub mod deposits;
 pub mod orders;
 pub mod wallets;
 
-use engine::log::TypedEvent;
-
 use crate::error::Error;
+use crate::log::Event;
 
 /// An `Apply` error naming the projection and the event.
 pub(crate) fn apply_error(
     projection: &'static str,
-    event: &TypedEvent,
+    event: &Event,
     reason: impl Into<String>,
 ) -> Error {
     Error::Apply {
         projection,
-        position: event.recorded.position,
+        position: event.position,
         reason: format!(
             "{} {} #{} ({}): {}",
-            event.recorded.aggregate_type,
-            event.recorded.aggregate_id,
-            event.recorded.sequence,
-            event.recorded.event_type,
+            event.aggregate_type,
+            event.aggregate_id,
+            event.sequence,
+            event.event_type,
             reason.into()
         ),
     }

@@ -6,15 +6,16 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 use engine::domain::order::RejectionReason;
 use engine::domain::OrderEvent;
-use engine::log::{AnyEvent, TypedEvent};
+use engine::log::AnyEvent;
 use futures::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 use sqlx::PgConnection;
 
 use super::apply_error;
 use crate::error::Error;
+use crate::log::Event;
 use crate::projection::{Projection, Target};
-use crate::rows::{big, load, micros, store, ViewRow};
+use crate::rows::{big, fetch, keep, micros, unique, RowCache, ViewRow};
 
 pub const NAME: &str = "orders";
 const TABLE: &str = "orders";
@@ -356,26 +357,28 @@ impl Orders {
         &self,
         conn: &mut PgConnection,
         target: Target,
-        events: &[TypedEvent],
+        events: &[Event],
+        cache: &mut RowCache,
     ) -> Result<(), Error> {
         let table = target.table(TABLE);
-        let mut keys: Vec<String> = events
-            .iter()
-            .filter(|e| matches!(e.event, AnyEvent::Order(_)))
-            .map(|e| e.recorded.aggregate_id.clone())
-            .collect();
+        let keys = unique(
+            events
+                .iter()
+                .filter(|e| matches!(e.event, AnyEvent::Order(_)))
+                .map(|e| e.aggregate_id.clone())
+                .collect(),
+        );
         if keys.is_empty() {
             return Ok(());
         }
-        keys.sort();
-        keys.dedup();
-        let mut rows: HashMap<String, OrderRow> = load::<OrderRow>(conn, &table, &keys).await?;
+        let mut rows: HashMap<String, OrderRow> =
+            fetch::<OrderRow>(conn, &table, &keys, cache).await?;
         for e in events {
             let AnyEvent::Order(o) = &e.event else {
                 continue;
             };
-            let id = &e.recorded.aggregate_id;
-            let at = micros(e.recorded.recorded_at);
+            let id = &e.aggregate_id;
+            let at = micros(e.recorded_at);
             if let Some(new) = placed(id, o, at) {
                 if rows.contains_key(id) {
                     return Err(apply_error(NAME, e, "the order was placed before"));
@@ -386,10 +389,10 @@ impl Orders {
                 .get_mut(id)
                 .ok_or_else(|| apply_error(NAME, e, "no OrderPlaced before this event"))?;
             fold(row, o);
-            row.version = e.recorded.sequence as i64;
+            row.version = e.sequence as i64;
             row.updated_at = at;
         }
-        store(conn, &table, rows.values()).await
+        keep(conn, &table, rows, &keys, cache).await
     }
 }
 
@@ -406,8 +409,9 @@ impl Projection for Orders {
         &'a self,
         conn: &'a mut PgConnection,
         target: Target,
-        events: &'a [TypedEvent],
+        events: &'a [Event],
+        cache: &'a mut RowCache,
     ) -> BoxFuture<'a, Result<(), Error>> {
-        Box::pin(self.run(conn, target, events))
+        Box::pin(self.run(conn, target, events, cache))
     }
 }

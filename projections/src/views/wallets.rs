@@ -12,14 +12,15 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use engine::domain::{OrderEvent, TronAddress, WalletEvent};
-use engine::log::{AnyEvent, TypedEvent};
+use engine::log::AnyEvent;
 use futures::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 use sqlx::PgConnection;
 
 use crate::error::Error;
+use crate::log::Event;
 use crate::projection::{Projection, Target};
-use crate::rows::{big, load, micros, store, ViewRow};
+use crate::rows::{big, fetch, keep, micros, unique, RowCache, ViewRow};
 
 pub const NAME: &str = "wallet_utilisation";
 const TABLE: &str = "wallet_utilisation";
@@ -135,12 +136,12 @@ fn wallet_key(aggregate_id: &str) -> String {
 }
 
 /// The wallet an event concerns, if any.
-fn wallet_of(event: &TypedEvent) -> Option<String> {
+fn wallet_of(event: &Event) -> Option<String> {
     match &event.event {
         AnyEvent::Wallet(WalletEvent::WalletRegistered { address, .. }) => {
             Some(address.to_base58())
         }
-        AnyEvent::Wallet(_) => Some(wallet_key(&event.recorded.aggregate_id)),
+        AnyEvent::Wallet(_) => Some(wallet_key(&event.aggregate_id)),
         AnyEvent::Order(OrderEvent::DelegationConfirmed { wallet, .. })
         | AnyEvent::Order(OrderEvent::Reclaimed { wallet, .. }) => Some(wallet.to_base58()),
         _ => None,
@@ -221,21 +222,21 @@ impl WalletUtilisation {
         &self,
         conn: &mut PgConnection,
         target: Target,
-        events: &[TypedEvent],
+        events: &[Event],
+        cache: &mut RowCache,
     ) -> Result<(), Error> {
         let table = target.table(TABLE);
-        let mut keys: Vec<String> = events.iter().filter_map(wallet_of).collect();
+        let keys = unique(events.iter().filter_map(wallet_of).collect());
         if keys.is_empty() {
             return Ok(());
         }
-        keys.sort();
-        keys.dedup();
-        let mut rows: HashMap<String, WalletRow> = load::<WalletRow>(conn, &table, &keys).await?;
+        let mut rows: HashMap<String, WalletRow> =
+            fetch::<WalletRow>(conn, &table, &keys, cache).await?;
         for e in events {
             let Some(key) = wallet_of(e) else {
                 continue;
             };
-            let at = micros(e.recorded.recorded_at);
+            let at = micros(e.recorded_at);
             let row = rows
                 .entry(key.clone())
                 .or_insert_with(|| WalletRow::new(&key, at));
@@ -243,7 +244,7 @@ impl WalletUtilisation {
             row.alerts = row.alerts();
             row.updated_at = at;
         }
-        store(conn, &table, rows.values()).await
+        keep(conn, &table, rows, &keys, cache).await
     }
 }
 
@@ -260,8 +261,9 @@ impl Projection for WalletUtilisation {
         &'a self,
         conn: &'a mut PgConnection,
         target: Target,
-        events: &'a [TypedEvent],
+        events: &'a [Event],
+        cache: &'a mut RowCache,
     ) -> BoxFuture<'a, Result<(), Error>> {
-        Box::pin(self.run(conn, target, events))
+        Box::pin(self.run(conn, target, events, cache))
     }
 }
