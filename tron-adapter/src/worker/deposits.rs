@@ -268,10 +268,10 @@ impl DepositWatcher {
         report: &mut ScanReport,
     ) -> Result<(), Error> {
         let pool = self.buses.pool();
-        if cursor.next_block < solid.next_block {
-            // The solid pass has read these already.
+        if cursor.next_block <= solid.next_block {
+            // The solid pass has read these already, and its block id is final.
             cursor = solid.clone();
-        } else if cursor.next_block > solid.next_block && !self.still_there(&cursor).await? {
+        } else if !self.still_there(&cursor).await? {
             self.rewind(solid, report).await?;
             return Ok(());
         }
