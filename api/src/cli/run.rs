@@ -1,7 +1,7 @@
 //! `trx-energy run`: the whole engine in one process — the built-in chain simulator (unless
 //! `TRON_NODE_URL` names a node), the pool wallets (imported into the vault, or created and
-//! staked on the simulator), the process managers, the scheduler, the wallet allocator and the
-//! chain workers. The projector runtime is started beside it by `main`. Stops cleanly on
+//! staked on the simulator), the process managers, the scheduler, the wallet allocator, the
+//! chain workers, the deposit watcher and the wallet sync. The projector runtime is started beside it by `main`. Stops cleanly on
 //! SIGTERM or Ctrl-C: every task finishes its batch and commits its checkpoint.
 
 use std::path::Path;
@@ -22,7 +22,10 @@ use tokio::task::JoinSet;
 use tron_adapter::node::{ApiKey, Finality, NodeClient, NodeConfig};
 use tron_adapter::simulator::{SimConfig, SimHandle, Simulator};
 use tron_adapter::vault::{KeyVault, Keyring, MasterKey};
-use tron_adapter::worker::{Allocator, ChainParams, ChainWorker, ChainWorkerConfig};
+use tron_adapter::worker::{
+    Allocator, ChainParams, ChainWorker, ChainWorkerConfig, DepositWatcher, DepositWatcherConfig,
+    WalletGauges, WalletSync, WalletSyncConfig,
+};
 use tron_adapter::PrivateKey;
 
 use crate::settings::Settings;
@@ -35,9 +38,13 @@ pub struct System {
     pub node_url: String,
     pub wallets: Vec<TronAddress>,
     pub buses: Arc<Buses>,
+    /// Pool-wallet capacity and balance gauges, with their alerts.
+    pub wallet_gauges: Arc<WalletGauges>,
 }
 
 const STAKE_SPARE_TRX: u64 = 1_000;
+/// Tether's USDT contract on TRON mainnet.
+const MAINNET_USDT: &str = "TR7NHqjeKQxGTCi8q8ZY4pL8otSzgjLj6t";
 
 impl System {
     pub async fn start(settings: &Settings, pool: &PgPool) -> anyhow::Result<System> {
@@ -52,6 +59,11 @@ impl System {
         import_keys(settings, &vault).await?;
         let mut wallets = vault_wallets(&vault).await?;
         if let Some(sim) = &simulator {
+            // Deposit addresses need a seed; on the simulator one is made at first start (for a
+            // real node, `trx-energy keys init-deposit-seed`).
+            vault
+                .init_deposit_seed(&tron_adapter::bip32::DepositSeed::generate())
+                .await?;
             while wallets.len() < settings.sim_pool_wallets as usize {
                 let (address, _) = vault.store_wallet_key(&PrivateKey::generate()).await?;
                 wallets.push(address);
@@ -127,6 +139,19 @@ impl System {
         );
         let r = rx.clone();
         tasks.spawn(async move { ("chain-worker", worker.run(r).await.map_err(Into::into)) });
+        let usdt = match (&settings.usdt_contract, &simulator) {
+            (Some(text), _) => TronAddress::parse(text).context("TRX_USDT_CONTRACT")?,
+            (None, Some(sim)) => sim.usdt_contract(),
+            (None, None) => TronAddress::parse(MAINNET_USDT)?,
+        };
+        let watcher =
+            DepositWatcher::new(buses.clone(), node.clone(), DepositWatcherConfig::new(usdt));
+        let r = rx.clone();
+        tasks.spawn(async move { ("deposit-watcher", watcher.run(r).await.map_err(Into::into)) });
+        let sync = WalletSync::new(buses.clone(), node.clone(), WalletSyncConfig::default());
+        let wallet_gauges = sync.gauges();
+        let r = rx.clone();
+        tasks.spawn(async move { ("wallet-sync", sync.run(r).await.map_err(Into::into)) });
 
         Ok(System {
             shutdown: tx,
@@ -135,6 +160,7 @@ impl System {
             node_url,
             wallets,
             buses,
+            wallet_gauges,
         })
     }
 
