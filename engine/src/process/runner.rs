@@ -79,6 +79,8 @@ pub struct RunnerConfig {
     pub idle_min: Duration,
     pub idle_max: Duration,
     pub standby_retry: Duration,
+    /// Events of different aggregates handled at once within a batch.
+    pub concurrency: usize,
 }
 
 impl Default for RunnerConfig {
@@ -88,6 +90,7 @@ impl Default for RunnerConfig {
             idle_min: Duration::from_millis(5),
             idle_max: Duration::from_millis(250),
             standby_retry: Duration::from_secs(1),
+            concurrency: 16,
         }
     }
 }
@@ -163,7 +166,15 @@ pub async fn run_reactor<R: Reactor>(
                 tracing::warn!(process = name, "lost the ownership connection; standing by");
                 continue 'own;
             }
-            match run_batch(&reactor, &reader, &mut conn, config.batch_size).await {
+            match run_batch(
+                &reactor,
+                &reader,
+                &mut conn,
+                config.batch_size,
+                config.concurrency,
+            )
+            .await
+            {
                 Ok(0) => {
                     failures = 0;
                     if pause(&mut shutdown, idle).await {
@@ -199,11 +210,65 @@ pub async fn drain<R: Reactor>(pool: &PgPool, reactor: &Arc<R>) -> Result<usize,
     let mut conn = connect(pool).await?;
     let mut total = 0;
     loop {
-        match run_batch(reactor, &reader, &mut conn, 500).await? {
+        match run_batch(reactor, &reader, &mut conn, 500, 16).await? {
             0 => return Ok(total),
             n => total += n,
         }
     }
+}
+
+/// Handles a batch's events: those of one aggregate in log order, different aggregates'
+/// concurrently (up to `concurrency` at once). Every event is handled before this returns, and
+/// the first error fails the batch (which is then retried whole: reactions are idempotent).
+async fn react_partitioned<R: Reactor>(
+    reactor: &Arc<R>,
+    batch: &[TypedEvent],
+    concurrency: usize,
+) -> Result<Effects, Error> {
+    if concurrency <= 1 {
+        let mut effects = Effects::default();
+        for event in batch {
+            reactor.react(event, &mut effects).await?;
+        }
+        return Ok(effects);
+    }
+    let mut partitions: Vec<Vec<&TypedEvent>> = Vec::new();
+    let mut index: std::collections::HashMap<(&str, &str), usize> = Default::default();
+    for event in batch {
+        let key = (
+            event.recorded.aggregate_type.as_str(),
+            event.recorded.aggregate_id.as_str(),
+        );
+        let i = *index.entry(key).or_insert_with(|| {
+            partitions.push(Vec::new());
+            partitions.len() - 1
+        });
+        partitions[i].push(event);
+    }
+    let mut all = Effects::default();
+    for group in partitions.chunks(concurrency) {
+        let results =
+            futures::future::join_all(group.iter().map(|events| react_in_order(reactor, events)))
+                .await;
+        for r in results {
+            let e = r?;
+            all.schedule.extend(e.schedule);
+            all.unschedule.extend(e.unschedule);
+            all.chain_tasks.extend(e.chain_tasks);
+        }
+    }
+    Ok(all)
+}
+
+async fn react_in_order<R: Reactor>(
+    reactor: &Arc<R>,
+    events: &[&TypedEvent],
+) -> Result<Effects, Error> {
+    let mut effects = Effects::default();
+    for event in events {
+        reactor.react(event, &mut effects).await?;
+    }
+    Ok(effects)
 }
 
 /// Handles one batch; returns how many events it held.
@@ -212,6 +277,7 @@ async fn run_batch<R: Reactor>(
     reader: &GlobalLogReader,
     conn: &mut PgConnection,
     limit: i64,
+    concurrency: usize,
 ) -> Result<usize, Error> {
     let name = reactor.name();
     let at = load_checkpoint(conn, name).await?;
@@ -219,10 +285,7 @@ async fn run_batch<R: Reactor>(
     let Some(last) = batch.last().map(|e| e.recorded.position) else {
         return Ok(0);
     };
-    let mut effects = Effects::default();
-    for event in &batch {
-        reactor.react(event, &mut effects).await?;
-    }
+    let effects = react_partitioned(reactor, &batch, concurrency).await?;
     let mut tx = conn.begin().await?;
     scheduler::apply(&mut tx, &effects).await?;
     save_checkpoint(&mut tx, name, last).await?;

@@ -236,17 +236,35 @@ async fn run_rate(rate: u64, seconds: u64) -> (usize, Vec<f64>) {
     let _ = stop.send(true);
     while tasks.join_next().await.is_some() {}
     let _ = chain.await;
-    let rows: Vec<(f64,)> = sqlx::query_as(
-        "SELECT extract(epoch FROM (s.at - p.at)) * 1000 FROM \
-           (SELECT aggregate_id, min(recorded_at) AS at FROM events WHERE event_type = 'OrderPaid' GROUP BY 1) p \
-           JOIN (SELECT aggregate_id, min(recorded_at) AS at FROM events WHERE event_type = 'DelegationSigned' GROUP BY 1) s \
-           USING (aggregate_id)",
-    )
-    .fetch_all(&pool)
-    .await
-    .unwrap();
-    let mut ms: Vec<f64> = rows.into_iter().map(|r| r.0).collect();
-    ms.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    let stage = |from: &'static str, to: &'static str| {
+        let pool = pool.clone();
+        async move {
+            let rows: Vec<(f64,)> = sqlx::query_as(
+                "SELECT (extract(epoch FROM (b.at - a.at)) * 1000)::float8 FROM \
+                   (SELECT aggregate_id, min(recorded_at) AS at FROM events WHERE event_type = $1 GROUP BY 1) a \
+                   JOIN (SELECT aggregate_id, min(recorded_at) AS at FROM events WHERE event_type = $2 GROUP BY 1) b \
+                   USING (aggregate_id)",
+            )
+            .bind(from)
+            .bind(to)
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+            let mut ms: Vec<f64> = rows.into_iter().map(|r| r.0).collect();
+            ms.sort_by(|a, b| a.partial_cmp(b).unwrap());
+            ms
+        }
+    };
+    let ms = stage("OrderPaid", "DelegationSigned").await;
+    let allocate = stage("OrderPaid", "DelegationRequested").await;
+    let sign = stage("DelegationRequested", "DelegationSigned").await;
+    eprintln!(
+        "  rate {rate}/s: paid→requested p50 {:.1} p99 {:.1} ms; requested→signed p50 {:.1} p99 {:.1} ms",
+        pct(&allocate, 0.5),
+        pct(&allocate, 0.99),
+        pct(&sign, 0.5),
+        pct(&sign, 0.99)
+    );
     pool.close().await;
     sim.shutdown().await;
     sqlx::query(&format!("DROP DATABASE {name} WITH (FORCE)"))

@@ -24,6 +24,7 @@ use engine::domain::{TronAddress, TxId as OrderTxId};
 use engine::process::runner::acquire_ownership;
 use engine::process::Buses;
 use engine::store::{Actor, CommandMetadata};
+use futures::StreamExt;
 use tokio::sync::watch;
 use tracing::Instrument;
 
@@ -44,6 +45,8 @@ pub struct ChainWorkerConfig {
     pub expiry_margin_ms: i64,
     /// How often the set of pool wallets is re-read.
     pub wallet_refresh: Duration,
+    /// Orders of one wallet driven at once.
+    pub concurrency: usize,
 }
 
 impl Default for ChainWorkerConfig {
@@ -52,6 +55,7 @@ impl Default for ChainWorkerConfig {
             tick: Duration::from_millis(200),
             expiry_margin_ms: 6_000,
             wallet_refresh: Duration::from_secs(2),
+            concurrency: 16,
         }
     }
 }
@@ -181,24 +185,25 @@ impl ChainWorker {
         .bind(wallet.to_base58())
         .fetch_all(self.buses.pool())
         .await?;
-        for order_id in &orders {
-            if !self.due(order_id) {
-                continue;
-            }
-            let span = tracing::info_span!("chain_task", order_id = %order_id, %wallet);
-            match self.drive(order_id).instrument(span).await {
-                Ok(()) => {
-                    self.backoff
-                        .lock()
-                        .unwrap_or_else(|p| p.into_inner())
-                        .remove(order_id);
+        // Orders are independent: drive several at once (the node's pool and each order's
+        // state keep them apart).
+        futures::stream::iter(orders.iter().filter(|o| self.due(o)))
+            .for_each_concurrent(self.config.concurrency, |order_id| async move {
+                let span = tracing::info_span!("chain_task", order_id = %order_id, %wallet);
+                match self.drive(order_id).instrument(span).await {
+                    Ok(()) => {
+                        self.backoff
+                            .lock()
+                            .unwrap_or_else(|p| p.into_inner())
+                            .remove(order_id);
+                    }
+                    Err(e) => {
+                        tracing::warn!(order_id = %order_id, error = %e, "chain step failed; will retry");
+                        self.delay(order_id);
+                    }
                 }
-                Err(e) => {
-                    tracing::warn!(order_id = %order_id, error = %e, "chain step failed; will retry");
-                    self.delay(order_id);
-                }
-            }
-        }
+            })
+            .await;
         Ok(orders.len())
     }
 

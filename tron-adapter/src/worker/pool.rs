@@ -1,4 +1,5 @@
-//! The pool wallets as the event store knows them (every `wallet` aggregate).
+//! The pool wallets as the event store knows them (every `wallet` aggregate), found through the
+//! partial index on each stream's first event; each wallet's state comes from its command bus.
 
 use engine::domain::{TronAddress, Wallet};
 use engine::process::Buses;
@@ -8,7 +9,7 @@ use crate::error::Error;
 /// Every registered pool wallet with its current state.
 pub async fn pool_wallets(buses: &Buses) -> Result<Vec<(TronAddress, Wallet)>, Error> {
     let ids: Vec<String> = sqlx::query_scalar(
-        "SELECT DISTINCT aggregate_id FROM events WHERE aggregate_type = 'wallet' ORDER BY 1",
+        "SELECT aggregate_id FROM events WHERE aggregate_type = 'wallet' AND sequence = 1 ORDER BY 1",
     )
     .fetch_all(buses.pool())
     .await?;
