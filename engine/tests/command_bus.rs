@@ -375,3 +375,28 @@ async fn events_carry_the_metadata_contract_of_their_command() {
     let map: std::collections::HashMap<String, String> = serde_json::from_value(stored).unwrap();
     assert_eq!(CommandMetadata::from_map(&map), Some(m));
 }
+
+#[tokio::test]
+async fn a_read_sees_what_another_process_appended_since() {
+    let db = TestDb::new().await;
+    let one = CommandBus::<Account>::new(db.pool.clone(), ());
+    let two = CommandBus::<Account>::new(db.pool.clone(), ());
+    open_and_fund(&one, 1_000_000).await;
+    // Process two reads (and caches) the account, then process one changes it.
+    assert_eq!(
+        two.load(ACCOUNT)
+            .await
+            .unwrap()
+            .0
+            .balance(Asset::Trx)
+            .available,
+        1_000_000
+    );
+    one.execute(ACCOUNT, reserve(1, 400_000), meta())
+        .await
+        .unwrap();
+    let (seen, version) = two.load(ACCOUNT).await.unwrap();
+    assert_eq!(seen.balance(Asset::Trx).available, 600_000);
+    assert_eq!(version, 3);
+    assert_eq!(seen, full_replay(&db.pool).await);
+}

@@ -240,14 +240,25 @@ where
         .await
     }
 
-    /// The current state of an aggregate as this bus sees it (loading it if needed), and its
-    /// version. Reads go through the same lock as writes, so they see every command that
-    /// returned before.
+    /// The current state of an aggregate and its version: the state held in memory, brought up
+    /// to date with whatever other processes appended since (one indexed query), or loaded.
+    /// Reads go through the same lock as writes, so they see every command that returned before.
     pub async fn load(&self, aggregate_id: &str) -> Result<(A, u64), Error> {
         let writer = self.writer(aggregate_id);
         let mut state = writer.state.lock().await;
-        if state.is_none() {
-            *state = Some(event_store::load::<A>(&self.pool, aggregate_id, &self.upcasters).await?);
+        match state.as_mut() {
+            None => {
+                *state =
+                    Some(event_store::load::<A>(&self.pool, aggregate_id, &self.upcasters).await?);
+            }
+            Some(loaded) => {
+                if let Err(e) =
+                    event_store::catch_up(&self.pool, aggregate_id, loaded, &self.upcasters).await
+                {
+                    *state = None;
+                    return Err(e);
+                }
+            }
         }
         let loaded = state.as_ref().expect("state was just loaded");
         Ok((loaded.aggregate.clone(), loaded.version))

@@ -90,6 +90,38 @@ pub async fn load<A: DomainAggregate>(
     })
 }
 
+/// Brings a loaded aggregate up to date with events other processes appended since; returns
+/// how many were applied.
+pub async fn catch_up<A: DomainAggregate>(
+    pool: &PgPool,
+    id: &str,
+    loaded: &mut Loaded<A>,
+    upcasters: &[Box<dyn EventUpcaster>],
+) -> Result<u64, Error> {
+    let rows: Vec<(i64, String, String, Value)> = sqlx::query_as(
+        "SELECT sequence, event_type, event_version, payload::jsonb FROM events \
+         WHERE aggregate_type = $1 AND aggregate_id = $2 AND sequence > $3 ORDER BY sequence",
+    )
+    .bind(A::TYPE)
+    .bind(id)
+    .bind(loaded.version as i64)
+    .fetch_all(pool)
+    .await?;
+    let n = rows.len() as u64;
+    for (sequence, event_type, event_version, payload) in rows {
+        if sequence as u64 != loaded.version + 1 {
+            return Err(Error::corrupt(
+                format!("{} {id}", A::TYPE),
+                format!("sequence {sequence} follows {}", loaded.version),
+            ));
+        }
+        let event = decode_event::<A>(event_type, event_version, payload, upcasters)?;
+        loaded.aggregate.apply(event);
+        loaded.version += 1;
+    }
+    Ok(n)
+}
+
 /// Decodes one stored event of aggregate `A` through the upcaster chain.
 pub fn decode_event<A: Aggregate>(
     event_type: String,
