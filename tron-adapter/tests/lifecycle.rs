@@ -630,3 +630,74 @@ async fn the_node_down_for_a_while_delays_the_order_but_loses_and_doubles_nothin
     );
     assert_eq!(w.balance().await.reserved, price());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_standby_chain_worker_takes_over_the_wallet_when_the_owner_stops() {
+    let w = World::new(&[100_000], true).await;
+    let config = ChainWorkerConfig {
+        tick: Duration::from_millis(10),
+        wallet_refresh: Duration::from_millis(50),
+        ..ChainWorkerConfig::default()
+    };
+    // Two processes, each with its own buses and worker.
+    let other = Buses::new(w.db.pool.clone(), w.policy.clone());
+    let first = ChainWorker::new(
+        w.buses.clone(),
+        w.client.clone(),
+        w.vault.clone(),
+        config.clone(),
+    );
+    let second = ChainWorker::new(other, w.client.clone(), w.vault.clone(), config);
+    let (stop_first, rx_first) = tokio::sync::watch::channel(false);
+    let (stop_second, rx_second) = tokio::sync::watch::channel(false);
+    let a = tokio::spawn(first.run(rx_first));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let b = tokio::spawn(second.run(rx_second));
+    let owners = || async {
+        sqlx::query_scalar::<_, i64>(
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted \
+             AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
+        )
+        .fetch_one(&w.db.pool)
+        .await
+        .unwrap()
+    };
+    let managers_until = |order: &'static str| {
+        let w = &w;
+        async move {
+            let deadline = Instant::now() + Duration::from_secs(30);
+            while w.status(order).await != OrderStatus::Active {
+                w.settle_managers().await;
+                assert!(Instant::now() < deadline, "{order} never became active");
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+    };
+    w.place("o-11").await;
+    managers_until("o-11").await;
+    assert_eq!(owners().await, 1, "one owner for the one wallet");
+
+    // The owner stops; the standby takes the wallet and serves the next order.
+    stop_first.send(true).unwrap();
+    a.await.unwrap().unwrap();
+    w.place("o-12").await;
+    managers_until("o-12").await;
+    assert_eq!(owners().await, 1);
+    stop_second.send(true).unwrap();
+    b.await.unwrap().unwrap();
+    let lent = w.lent(&w.wallets[0]).await;
+    let mut expected = 0;
+    for o in ["o-11", "o-12"] {
+        expected += w
+            .buses
+            .order
+            .load(o)
+            .await
+            .unwrap()
+            .0
+            .delegation()
+            .unwrap()
+            .delegate_sun as i64;
+    }
+    assert_eq!(lent, expected, "each order delegated once");
+}
