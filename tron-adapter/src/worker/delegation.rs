@@ -238,18 +238,23 @@ impl ChainWorker {
         if !needs_signing {
             return self.push(order_id, &order, phase).await;
         }
-        if self.sign(order_id, &order, phase).await? {
+        if let Some((txid, transaction)) = self.sign(order_id, &order, phase).await? {
             // Broadcast at once: the record is written, so a crash from here on only repeats it.
-            let (order, _) = self.buses.order.load(order_id).await?;
-            self.push(order_id, &order, phase).await?;
+            self.broadcast(order_id, phase, &txid, &transaction).await?;
         }
         Ok(())
     }
 
-    /// Step 1: build, sign and record (write-ahead). Returns whether the order took the record.
-    async fn sign(&self, order_id: &str, order: &Order, phase: Phase) -> Result<bool, Error> {
+    /// Step 1: build, sign and record (write-ahead). Returns the recorded transaction, if the
+    /// order took the record.
+    async fn sign(
+        &self,
+        order_id: &str,
+        order: &Order,
+        phase: Phase,
+    ) -> Result<Option<(OrderTxId, SignedTransaction)>, Error> {
         let (Some(placement), Some(delegation)) = (order.placement(), order.delegation()) else {
-            return Ok(false);
+            return Ok(None);
         };
         let wallet = delegation.wallet;
         let balance = i64::try_from(delegation.delegate_sun).map_err(|_| {
@@ -276,6 +281,7 @@ impl ChainWorker {
         let key = self.vault.wallet_key(&wallet).await?;
         let signed = SignedTransaction::sign(raw, &key);
         drop(key);
+        let transaction = signed.clone();
         let txid = engine_txid(&signed.txid())?;
         let signed_tx_hex = hex::encode(signed.encode());
         let at = Utc::now();
@@ -297,11 +303,11 @@ impl ChainWorker {
         match outcome.result {
             Ok(_) => {
                 tracing::info!(txid = %txid, ?phase, "signed and recorded");
-                Ok(true)
+                Ok(Some((txid, transaction)))
             }
             Err(refusal) => {
                 tracing::debug!(refusal = %refusal, "order moved on before signing was recorded");
-                Ok(false)
+                Ok(None)
             }
         }
     }
@@ -356,10 +362,22 @@ impl ChainWorker {
         let bytes = hex::decode(&signed.signed_tx_hex)
             .map_err(|e| Error::Engine(engine::Error::BatchFailed(format!("stored bytes: {e}"))))?;
         let transaction = SignedTransaction::decode(&bytes)?;
-        let reply = self.node.broadcast_hex(&transaction).await?;
+        self.broadcast(order_id, phase, &signed.txid, &transaction)
+            .await
+    }
+
+    /// Step 2: sends the recorded bytes and acts on the node's answer code.
+    async fn broadcast(
+        &self,
+        order_id: &str,
+        phase: Phase,
+        txid: &OrderTxId,
+        transaction: &SignedTransaction,
+    ) -> Result<(), Error> {
+        let reply = self.node.broadcast_hex(transaction).await?;
         match reply.class() {
             BroadcastClass::Accepted | BroadcastClass::AlreadyKnown => {
-                tracing::debug!(txid = %signed.txid, code = %reply.code, "broadcast");
+                tracing::debug!(txid = %txid, code = %reply.code, "broadcast");
                 Ok(())
             }
             BroadcastClass::Transient => Err(Error::Node(crate::node::NodeError::Servlet {
@@ -369,7 +387,7 @@ impl ChainWorker {
             BroadcastClass::Rebuild => {
                 // TAPOS or expiration: these bytes can never be included. A new transaction is
                 // built once the head block is past their expiration (above), not before.
-                tracing::info!(txid = %signed.txid, code = %reply.code, "not includable; waiting for its expiration");
+                tracing::info!(txid = %txid, code = %reply.code, "not includable; waiting for its expiration");
                 Ok(())
             }
             BroadcastClass::Rejected => {
