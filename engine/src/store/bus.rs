@@ -264,6 +264,19 @@ where
         Ok((loaded.aggregate.clone(), loaded.version))
     }
 
+    /// The state held in memory (loaded if absent), without asking the store for newer events:
+    /// for choices where a slightly old view is harmless because the command that follows is
+    /// decided on the current state anyway (e.g. ranking wallets by free capacity).
+    pub async fn peek(&self, aggregate_id: &str) -> Result<(A, u64), Error> {
+        let writer = self.writer(aggregate_id);
+        let mut state = writer.state.lock().await;
+        if state.is_none() {
+            *state = Some(event_store::load::<A>(&self.pool, aggregate_id, &self.upcasters).await?);
+        }
+        let loaded = state.as_ref().expect("state was just loaded");
+        Ok((loaded.aggregate.clone(), loaded.version))
+    }
+
     fn writer(&self, aggregate_id: &str) -> Arc<Writer<A>> {
         let mut writers = self.writers.lock().unwrap_or_else(|p| p.into_inner());
         if writers.len() >= self.config.max_cached && !writers.contains_key(aggregate_id) {

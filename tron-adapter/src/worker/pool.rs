@@ -15,7 +15,8 @@ pub async fn pool_wallets(buses: &Buses) -> Result<Vec<(TronAddress, Wallet)>, E
     .await?;
     let mut out = Vec::with_capacity(ids.len());
     for id in ids {
-        let (wallet, _) = buses.wallet.load(&id).await?;
+        // Possibly a little old: the reservation that follows is decided on the current state.
+        let (wallet, _) = buses.wallet.peek(&id).await?;
         if let Some(address) = wallet.address() {
             out.push((address, wallet));
         }
