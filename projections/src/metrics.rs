@@ -170,7 +170,8 @@ pub async fn lag(conn: &mut PgConnection, reader: &str) -> Result<(LogPosition, 
     let at = engine::log::load_checkpoint(conn, reader).await?;
     let (behind, seconds): (i64, Option<f64>) = sqlx::query_as(
         "SELECT (SELECT count(*) FROM (SELECT 1 FROM events \
-                  WHERE (transaction_id, global_position) > ($1::text::xid8, $2) LIMIT 1000000) s), \
+                  WHERE (transaction_id, global_position) > ($1::text::xid8, $2) \
+                  ORDER BY events.transaction_id, events.global_position LIMIT 1000000) s), \
                 (SELECT extract(epoch FROM now() - recorded_at)::float8 FROM events \
                   WHERE (transaction_id, global_position) > ($1::text::xid8, $2) \
                   ORDER BY events.transaction_id, events.global_position LIMIT 1)",

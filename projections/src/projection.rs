@@ -135,9 +135,17 @@ pub async fn apply_batch(
     limit: i64,
     until: Option<LogPosition>,
 ) -> Result<BatchResult, Error> {
-    relax_commit(conn).await?;
     if target == Target::Live {
-        lock_batches(conn, projection.name()).await?;
+        // Asynchronous commit (see `relax_commit`) and the batch lock, in one round trip.
+        sqlx::query(&format!(
+            "SELECT set_config('synchronous_commit', 'off', true), \
+                    pg_advisory_xact_lock({LOCK_CLASS_SQL}, hashtext('projection-batch:' || $1))"
+        ))
+        .bind(projection.name())
+        .execute(&mut *conn)
+        .await?;
+    } else {
+        relax_commit(conn).await?;
     }
     let name = target.reader(projection.name());
     let at = load_checkpoint(conn, &name).await?;

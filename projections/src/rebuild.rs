@@ -51,7 +51,7 @@ impl Default for RebuildOptions {
             check: false,
             max_rows_shown: 10,
             cache_rows: 2_000_000,
-            flush_every: 100_000,
+            flush_every: 1_000_000,
         }
     }
 }
@@ -99,6 +99,10 @@ pub struct RebuildReport {
     pub swapped: bool,
     /// Only for a check: empty when the live tables equal the rebuild.
     pub differences: Vec<TableDifference>,
+    /// Where the build's time went: waiting for the reader, applying in memory, writing.
+    pub waiting_for_reads: Duration,
+    pub applying: Duration,
+    pub writing: Duration,
 }
 
 impl RebuildReport {
@@ -362,6 +366,11 @@ pub async fn rebuild(
     } else {
         Ok(())
     };
+    // Release the rebuild locks before closing: the server ends the session (and drops its
+    // locks) only after the connection is gone, which a rebuild right after this one could beat.
+    let _ = sqlx::query("SELECT pg_advisory_unlock_all()")
+        .execute(&mut conn)
+        .await;
     let _ = conn.close().await;
     let report = outcome?;
     cleanup?;
@@ -417,11 +426,19 @@ async fn run(
     let mut cache = RowCache::for_rebuild(options.cache_rows);
     let mut unflushed: Option<LogPosition> = None;
     let mut since_flush = 0i64;
-    while let Some(batch) = batches.recv().await {
+    let (mut waiting_for_reads, mut applying, mut writing) =
+        (Duration::ZERO, Duration::ZERO, Duration::ZERO);
+    loop {
+        let t = Instant::now();
+        let Some(batch) = batches.recv().await else {
+            break;
+        };
+        waiting_for_reads += t.elapsed();
         let batch = batch?;
         let Some(last) = batch.last().map(|e| e.position) else {
             break;
         };
+        let t = Instant::now();
         if cache.in_memory() {
             // Memory only; written by the next flush.
             for p in projections {
@@ -429,8 +446,11 @@ async fn run(
             }
             unflushed = Some(last);
             since_flush += batch.len() as i64;
+            applying += t.elapsed();
             if since_flush >= options.flush_every {
+                let t = Instant::now();
                 flush(conn, projections, &mut cache, last).await?;
+                writing += t.elapsed();
                 unflushed = None;
                 since_flush = 0;
             }
@@ -442,6 +462,7 @@ async fn run(
                 save_checkpoint(&mut tx, &Target::Shadow.reader(p.name()), last).await?;
             }
             tx.commit().await?;
+            writing += t.elapsed();
         }
         events += batch.len() as u64;
         if last_total_check.elapsed() > Duration::from_secs(2) {
@@ -455,7 +476,9 @@ async fn run(
         });
     }
     if let Some(last) = unflushed {
+        let t = Instant::now();
         flush(conn, projections, &mut cache, last).await?;
+        writing += t.elapsed();
     }
     drop(cache);
     prefetch
@@ -548,5 +571,8 @@ async fn run(
         position,
         swapped: !options.check,
         differences,
+        waiting_for_reads,
+        applying,
+        writing,
     })
 }

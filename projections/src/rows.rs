@@ -4,7 +4,7 @@
 //! generic statement per table serves every view; the tables themselves are typed columns.
 
 use std::any::Any;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::hash::Hash;
 
 use chrono::{DateTime, SubsecRound, Utc};
@@ -127,17 +127,27 @@ enum Mode {
     Authoritative,
 }
 
-/// One table's rows in memory and the keys changed since the last flush.
+/// One table's rows in memory, the keys changed since the last flush, and the keys already
+/// written by an earlier flush.
 struct Rows<R: ViewRow> {
     rows: HashMap<R::Key, R>,
-    dirty: std::collections::HashSet<R::Key>,
+    dirty: HashSet<R::Key>,
+    written: HashSet<R::Key>,
+}
+
+/// A flush of one table: rows never written before (copied in) and rows written before
+/// (upserted).
+struct Changes {
+    copy_sql: String,
+    copy_data: Vec<u8>,
+    upsert: Option<(String, String)>,
 }
 
 trait CachedTable: Send + Sync {
     fn len(&self) -> usize;
     fn as_any_mut(&mut self) -> &mut dyn Any;
-    /// The upsert of the changed rows, as SQL and its JSON parameter; clears the changes.
-    fn take_changes(&mut self, table: &str) -> Result<Option<(String, String)>, Error>;
+    /// The changed rows, ready to write; clears the changes.
+    fn take_changes(&mut self, table: &str) -> Result<Option<Changes>, Error>;
 }
 
 impl<R: ViewRow> CachedTable for Rows<R> {
@@ -149,16 +159,99 @@ impl<R: ViewRow> CachedTable for Rows<R> {
         self
     }
 
-    fn take_changes(&mut self, table: &str) -> Result<Option<(String, String)>, Error> {
+    fn take_changes(&mut self, table: &str) -> Result<Option<Changes>, Error> {
         if self.dirty.is_empty() {
             return Ok(None);
         }
-        let rows: Vec<&R> = self.dirty.iter().filter_map(|k| self.rows.get(k)).collect();
-        let json = serde_json::to_string(&rows)
-            .map_err(|e| Error::corrupt(format!("rows of {table}"), e))?;
-        self.dirty.clear();
-        Ok(Some((store_sql::<R>(table), json)))
+        let mut copy_data = Vec::new();
+        let mut again: Vec<&R> = Vec::new();
+        for key in &self.dirty {
+            let Some(row) = self.rows.get(key) else {
+                continue;
+            };
+            if self.written.contains(key) {
+                again.push(row);
+            } else {
+                copy_line(row, &mut copy_data)
+                    .map_err(|e| Error::corrupt(format!("row of {table}"), e))?;
+            }
+        }
+        let upsert = if again.is_empty() {
+            None
+        } else {
+            let json = serde_json::to_string(&again)
+                .map_err(|e| Error::corrupt(format!("rows of {table}"), e))?;
+            Some((store_sql::<R>(table), json))
+        };
+        self.written.extend(self.dirty.drain());
+        Ok(Some(Changes {
+            copy_sql: format!("COPY {table} ({}) FROM STDIN", R::COLUMNS.join(", ")),
+            copy_data,
+            upsert,
+        }))
     }
+}
+
+/// One row in `COPY … FROM STDIN` text format, columns in `R::COLUMNS` order.
+fn copy_line<R: ViewRow>(row: &R, out: &mut Vec<u8>) -> Result<(), String> {
+    let value = serde_json::to_value(row).map_err(|e| e.to_string())?;
+    let serde_json::Value::Object(map) = value else {
+        return Err("a row serialises as an object".into());
+    };
+    for (i, column) in R::COLUMNS.iter().enumerate() {
+        if i > 0 {
+            out.push(b'\t');
+        }
+        copy_value(map.get(*column).unwrap_or(&serde_json::Value::Null), out)?;
+    }
+    out.push(b'\n');
+    Ok(())
+}
+
+fn copy_escaped(s: &str, out: &mut Vec<u8>) {
+    for b in s.bytes() {
+        match b {
+            b'\\' => out.extend_from_slice(b"\\\\"),
+            b'\t' => out.extend_from_slice(b"\\t"),
+            b'\n' => out.extend_from_slice(b"\\n"),
+            b'\r' => out.extend_from_slice(b"\\r"),
+            _ => out.push(b),
+        }
+    }
+}
+
+fn copy_value(v: &serde_json::Value, out: &mut Vec<u8>) -> Result<(), String> {
+    use serde_json::Value;
+    match v {
+        Value::Null => out.extend_from_slice(b"\\N"),
+        Value::Bool(b) => out.push(if *b { b't' } else { b'f' }),
+        Value::Number(n) => out.extend_from_slice(n.to_string().as_bytes()),
+        Value::String(s) => copy_escaped(s, out),
+        Value::Array(items) => {
+            // A text[] literal: {"a","b"} with \ and " escaped inside the quotes.
+            let mut literal = String::from("{");
+            for (i, item) in items.iter().enumerate() {
+                let Value::String(s) = item else {
+                    return Err(format!("array element {item} is not text"));
+                };
+                if i > 0 {
+                    literal.push(',');
+                }
+                literal.push('"');
+                for c in s.chars() {
+                    if c == '"' || c == '\\' {
+                        literal.push('\\');
+                    }
+                    literal.push(c);
+                }
+                literal.push('"');
+            }
+            literal.push('}');
+            copy_escaped(&literal, out);
+        }
+        Value::Object(_) => return Err("a column holds an object".into()),
+    }
+    Ok(())
 }
 
 impl RowCache {
@@ -195,7 +288,15 @@ impl RowCache {
                 Some(t) => t.take_changes(&name)?,
                 None => None,
             };
-            if let Some((sql, json)) = changes {
+            let Some(changes) = changes else {
+                continue;
+            };
+            if !changes.copy_data.is_empty() {
+                let mut copy = conn.copy_in_raw(&changes.copy_sql).await?;
+                copy.send(changes.copy_data).await?;
+                copy.finish().await?;
+            }
+            if let Some((sql, json)) = changes.upsert {
                 sqlx::query(&sql).bind(json).execute(&mut *conn).await?;
             }
         }
@@ -226,7 +327,8 @@ pub(crate) async fn fetch<R: ViewRow>(
             let entry = cache.tables.entry(table.to_string()).or_insert_with(|| {
                 Box::new(Rows::<R> {
                     rows: HashMap::new(),
-                    dirty: Default::default(),
+                    dirty: HashSet::new(),
+                    written: HashSet::new(),
                 })
             });
             let rows = entry

@@ -33,7 +33,7 @@ async fn tamperer(db: &TestDb) -> PgConnection {
 }
 
 async fn verified(db: &TestDb) -> VerifyReport {
-    verify(&mut db.connect().await).await.unwrap()
+    verify(&db.pool).await.unwrap()
 }
 
 async fn id_at(pool: &PgPool, position: i64) -> (String, String, i64) {

@@ -115,9 +115,7 @@ async fn eight_writers_racing_with_random_delays_leave_views_equal_to_a_rebuild(
         "some event committed after a later-numbered one"
     );
     assert_views_equal_a_rebuild(&db.pool).await;
-    let report = projections::audit::verify(&mut db.connect().await)
-        .await
-        .unwrap();
+    let report = projections::audit::verify(&db.pool).await.unwrap();
     assert!(report.is_ok(), "{:?}", report.problems);
     assert_eq!(report.events as i64, n);
 }

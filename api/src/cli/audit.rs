@@ -137,7 +137,7 @@ async fn execute(
     match command {
         AuditCommand::Verify => {
             catch_up(&mut conn, std::time::Duration::from_secs(30)).await?;
-            let report = verify(&mut conn).await?;
+            let report = verify(pool).await?;
             if report.is_ok() {
                 writeln!(out, "ok {} events", report.events)?;
                 return Ok(0);

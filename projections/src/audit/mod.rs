@@ -23,7 +23,7 @@ pub const SEQUENCER_READER: &str = "audit:sequencer";
 /// The worker name of the sequencer.
 pub const SEQUENCER: &str = "audit_sequencer";
 
-type StoredRow = (
+pub(crate) type StoredRow = (
     i64,
     String,
     String,

@@ -14,10 +14,10 @@ use std::fmt;
 
 use engine::log::{load_checkpoint, LogPosition};
 use futures::TryStreamExt;
-use sqlx::{Connection, PgConnection};
+use sqlx::{Connection, PgConnection, PgPool};
 
 use super::canonical::{chain, encode, StoredEvent, GENESIS};
-use super::{stored, to_hash, SEQUENCER_READER, STORED_COLUMNS};
+use super::{stored, to_hash, StoredRow, SEQUENCER_READER, STORED_COLUMNS};
 use crate::error::Error;
 
 /// What kind of tampering.
@@ -121,8 +121,177 @@ const KEEP_MISMATCHES: usize = 1_000;
 /// How many findings are reported at most.
 const MAX_PROBLEMS: usize = 100;
 
-/// Verifies the whole chain in one consistent snapshot of the database.
-pub async fn verify(conn: &mut PgConnection) -> Result<VerifyReport, Error> {
+/// One audit row whose event is there, for the hash check (done off the reading task, in
+/// parallel: each row carries its own `prev_hash`, so rows check independently).
+struct ToCheck {
+    seq: i64,
+    position: i64,
+    prev: [u8; 32],
+    hash: [u8; 32],
+    event: StoredEvent,
+}
+
+/// What the hash check of a chunk found.
+#[derive(Default)]
+struct Checked {
+    problems: Vec<Problem>,
+    mismatches: Vec<Mismatch>,
+}
+
+fn check_chunk(chunk: Vec<ToCheck>) -> Checked {
+    let mut out = Checked::default();
+    for row in chunk {
+        let problem = |kind, detail: String| Problem {
+            kind,
+            audit_seq: row.seq,
+            global_position: row.position,
+            event: Some(describe(&row.event)),
+            detail,
+        };
+        match encode(&row.event) {
+            Err(e) => out.problems.push(problem(
+                ProblemKind::Altered,
+                format!("its stored JSON no longer parses: {e}"),
+            )),
+            Ok(encoding) => {
+                if chain(&row.prev, &encoding) != row.hash {
+                    out.problems.push(problem(
+                        ProblemKind::Altered,
+                        "the event no longer matches the hash it was sequenced with".into(),
+                    ));
+                    out.mismatches.push(Mismatch {
+                        seq: row.seq,
+                        prev: row.prev,
+                        hash: row.hash,
+                        encoding,
+                    });
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Rows per parallel hash check, and checks in flight.
+const CHUNK: usize = 2_048;
+const IN_FLIGHT: usize = 4;
+
+/// Verifies the whole chain in one consistent snapshot of the database: first the fast way
+/// (the audit rows and the events side by side, each in its own order, hashes checked in
+/// parallel); if that finds anything at all, again the thorough way, which names each problem.
+pub async fn verify(pool: &PgPool) -> Result<VerifyReport, Error> {
+    if let Some(clean) = verify_fast(pool).await? {
+        return Ok(clean);
+    }
+    let mut conn = pool.acquire().await?;
+    verify_thorough(&mut conn).await
+}
+
+type AuditRow = (i64, i64, Vec<u8>, Vec<u8>);
+
+/// The chain checked by walking `audit_log` (by number) and the events up to the sequencer's
+/// checkpoint (in log order) side by side. `None` as soon as anything differs.
+async fn verify_fast(pool: &PgPool) -> Result<Option<VerifyReport>, Error> {
+    let mut a = pool.acquire().await?;
+    let mut b = pool.acquire().await?;
+    let mut ta = a.begin().await?;
+    sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        .execute(&mut *ta)
+        .await?;
+    let snapshot: String = sqlx::query_scalar("SELECT pg_export_snapshot()")
+        .fetch_one(&mut *ta)
+        .await?;
+    let mut tb = b.begin().await?;
+    sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        .execute(&mut *tb)
+        .await?;
+    sqlx::query(&format!("SET TRANSACTION SNAPSHOT '{snapshot}'"))
+        .execute(&mut *tb)
+        .await?;
+    let checkpoint = load_checkpoint(&mut ta, SEQUENCER_READER).await?;
+    let events_sql = format!(
+        "SELECT {STORED_COLUMNS} FROM events e \
+         WHERE (e.transaction_id, e.global_position) <= ($1::text::xid8, $2) \
+         ORDER BY e.transaction_id, e.global_position"
+    );
+    let mut audit = sqlx::query_as::<_, AuditRow>(
+        "SELECT audit_seq, global_position, prev_hash, hash FROM audit_log ORDER BY audit_seq",
+    )
+    .fetch(&mut *ta);
+    let mut events = sqlx::query_as::<_, StoredRow>(&events_sql)
+        .bind(checkpoint.transaction_id.to_string())
+        .bind(checkpoint.global_position)
+        .fetch(&mut *tb);
+    let mut count = 0u64;
+    let mut expected_seq = 1i64;
+    let mut running = GENESIS;
+    let mut chunk: Vec<ToCheck> = Vec::with_capacity(CHUNK);
+    let mut checks: std::collections::VecDeque<tokio::task::JoinHandle<Checked>> =
+        Default::default();
+    let mut clean = true;
+    loop {
+        let (row, event) = tokio::join!(audit.try_next(), events.try_next());
+        let (row, event) = match (row?, event?) {
+            (None, None) => break,
+            (Some(row), Some(event)) => (row, stored(event)?),
+            _ => {
+                clean = false;
+                break;
+            }
+        };
+        let (seq, position, prev, hash) = row;
+        let (prev, hash) = (to_hash(&prev)?, to_hash(&hash)?);
+        if seq != expected_seq || prev != running || position != event.global_position {
+            clean = false;
+            break;
+        }
+        expected_seq += 1;
+        running = hash;
+        count += 1;
+        chunk.push(ToCheck {
+            seq,
+            position,
+            prev,
+            hash,
+            event,
+        });
+        if chunk.len() == CHUNK {
+            let full = std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK));
+            checks.push_back(tokio::task::spawn_blocking(move || check_chunk(full)));
+            if checks.len() >= IN_FLIGHT {
+                if let Some(first) = checks.pop_front() {
+                    let checked = first
+                        .await
+                        .map_err(|e| Error::Busy(format!("a hash check ended: {e}")))?;
+                    if !checked.problems.is_empty() {
+                        clean = false;
+                        break;
+                    }
+                }
+            }
+        }
+    }
+    if clean && !chunk.is_empty() {
+        checks.push_back(tokio::task::spawn_blocking(move || check_chunk(chunk)));
+    }
+    while let Some(first) = checks.pop_front() {
+        let checked = first
+            .await
+            .map_err(|e| Error::Busy(format!("a hash check ended: {e}")))?;
+        clean &= checked.problems.is_empty();
+    }
+    drop(audit);
+    drop(events);
+    let _ = ta.commit().await;
+    let _ = tb.commit().await;
+    Ok(clean.then_some(VerifyReport {
+        events: count,
+        problems: Vec::new(),
+    }))
+}
+
+/// The chain checked row by row from `audit_log` joined to the events, naming every problem.
+async fn verify_thorough(conn: &mut PgConnection) -> Result<VerifyReport, Error> {
     let mut tx = conn.begin().await?;
     sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
         .execute(&mut *tx)
@@ -130,6 +299,20 @@ pub async fn verify(conn: &mut PgConnection) -> Result<VerifyReport, Error> {
     let checkpoint = load_checkpoint(&mut tx, SEQUENCER_READER).await?;
     let mut report = VerifyReport::default();
     let mut mismatches: Vec<Mismatch> = Vec::new();
+    let mut checks: std::collections::VecDeque<tokio::task::JoinHandle<Checked>> =
+        Default::default();
+    let mut collect = |checked: Checked, report: &mut VerifyReport| {
+        for p in checked.problems {
+            if report.problems.len() < MAX_PROBLEMS {
+                report.problems.push(p);
+            }
+        }
+        for m in checked.mismatches {
+            if mismatches.len() < KEEP_MISMATCHES {
+                mismatches.push(m);
+            }
+        }
+    };
     {
         let sql = format!(
             "SELECT a.audit_seq, a.global_position, a.prev_hash, a.hash, {} \
@@ -141,6 +324,7 @@ pub async fn verify(conn: &mut PgConnection) -> Result<VerifyReport, Error> {
         let mut expected_seq = 1i64;
         let mut running = GENESIS;
         let mut last_position: Option<LogPosition> = None;
+        let mut chunk: Vec<ToCheck> = Vec::with_capacity(CHUNK);
         while let Some(row) = rows.try_next().await? {
             let (seq, position, prev, hash, gp, tx_id, at, aid, sq, et, ev, payload, metadata, rec) =
                 row;
@@ -205,33 +389,35 @@ pub async fn verify(conn: &mut PgConnection) -> Result<VerifyReport, Error> {
                 );
             }
             last_position = Some(here);
-            let encoding = match encode(&event) {
-                Ok(e) => e,
-                Err(e) => {
-                    problem(
-                        ProblemKind::Altered,
-                        Some(describe(&event)),
-                        format!("its stored JSON no longer parses: {e}"),
-                    );
-                    continue;
-                }
-            };
-            if chain(&prev, &encoding) != hash {
-                problem(
-                    ProblemKind::Altered,
-                    Some(describe(&event)),
-                    "the event no longer matches the hash it was sequenced with".into(),
-                );
-                if mismatches.len() < KEEP_MISMATCHES {
-                    mismatches.push(Mismatch {
-                        seq,
-                        prev,
-                        hash,
-                        encoding,
-                    });
+            chunk.push(ToCheck {
+                seq,
+                position,
+                prev,
+                hash,
+                event,
+            });
+            if chunk.len() == CHUNK {
+                let full = std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK));
+                checks.push_back(tokio::task::spawn_blocking(move || check_chunk(full)));
+                if checks.len() >= IN_FLIGHT {
+                    if let Some(first) = checks.pop_front() {
+                        let checked = first
+                            .await
+                            .map_err(|e| Error::Busy(format!("a hash check ended: {e}")))?;
+                        collect(checked, &mut report);
+                    }
                 }
             }
         }
+        if !chunk.is_empty() {
+            checks.push_back(tokio::task::spawn_blocking(move || check_chunk(chunk)));
+        }
+    }
+    while let Some(first) = checks.pop_front() {
+        let checked = first
+            .await
+            .map_err(|e| Error::Busy(format!("a hash check ended: {e}")))?;
+        collect(checked, &mut report);
     }
     // An altered event whose content is exactly another audit row's event was moved there.
     for m in &mismatches {

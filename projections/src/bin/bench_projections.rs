@@ -413,6 +413,12 @@ async fn run(args: Args) -> Result<()> {
         thousands(rebuild_rate),
         100.0 * rebuild_rate / raw_rate
     );
+    println!(
+        "  of which: waiting for the reader {:.2} s, applying in memory {:.2} s, writing rows {:.2} s",
+        report.waiting_for_reads.as_secs_f64(),
+        report.applying.as_secs_f64(),
+        report.writing.as_secs_f64()
+    );
 
     let mut conn = db.connect().await;
     let started = Instant::now();
@@ -425,7 +431,7 @@ async fn run(args: Args) -> Result<()> {
         thousands(per_second(sequenced, took))
     );
     let started = Instant::now();
-    let verified = projections::audit::verify(&mut conn).await?;
+    let verified = projections::audit::verify(&db.pool).await?;
     let took = started.elapsed();
     let verify_rate = per_second(verified.events, took);
     println!(
