@@ -3,6 +3,7 @@
 
 pub mod cli;
 pub mod database;
+pub mod http;
 pub mod settings;
 pub mod status;
 pub mod telemetry;

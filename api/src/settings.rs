@@ -77,6 +77,11 @@ pub struct Settings {
     /// Pool wallets created and staked on the simulator at first start, and TRX staked on each.
     pub sim_pool_wallets: u32,
     pub sim_pool_stake_trx: u64,
+    /// Where the HTTP API listens (`TRX_HTTP_ADDR`).
+    pub http_addr: String,
+    /// The HS256 key of the API's bearer tokens (`TRX_JWT_SECRET`). Unset without
+    /// `TRON_NODE_URL`: a development secret kept in the data directory.
+    pub jwt_secret: Option<Secret>,
 }
 
 impl Default for Settings {
@@ -100,6 +105,8 @@ impl Default for Settings {
             sim_confirmations: 19,
             sim_pool_wallets: 3,
             sim_pool_stake_trx: 1_000_000,
+            http_addr: "127.0.0.1:8080".into(),
+            jwt_secret: None,
         }
     }
 }
@@ -138,6 +145,8 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ("TRX_SIM_CONFIRMATIONS", "sim_confirmations"),
     ("TRX_SIM_POOL_WALLETS", "sim_pool_wallets"),
     ("TRX_SIM_POOL_STAKE_TRX", "sim_pool_stake_trx"),
+    ("TRX_HTTP_ADDR", "http_addr"),
+    ("TRX_JWT_SECRET", "jwt_secret"),
 ];
 
 /// Parses a whole-number variable, naming it when it is not one.
@@ -234,6 +243,12 @@ impl Settings {
         }
         if let Some(v) = get("TRX_SIM_POOL_STAKE_TRX") {
             settings.sim_pool_stake_trx = number("TRX_SIM_POOL_STAKE_TRX", &v)?;
+        }
+        if let Some(v) = get("TRX_HTTP_ADDR") {
+            settings.http_addr = v;
+        }
+        if let Some(v) = get("TRX_JWT_SECRET") {
+            settings.jwt_secret = Some(Secret::new(v));
         }
         Ok(settings)
     }

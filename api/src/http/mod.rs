@@ -1,0 +1,138 @@
+//! The HTTP API under `/v1` (docs/api.md): the router, its shared state, the request-id
+//! middleware and [`Application`], which binds a port and serves until told to stop.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::extract::{DefaultBodyLimit, Request};
+use axum::http::{HeaderName, HeaderValue};
+use axum::middleware::Next;
+use axum::response::Response;
+use axum::routing::{get, post};
+use axum::Router;
+use engine::domain::PriceTable;
+use engine::process::Buses;
+use sqlx::PgPool;
+use tokio::net::TcpListener;
+use tracing::Instrument;
+use tron_adapter::node::NodeClient;
+use tron_adapter::vault::KeyVault;
+
+pub mod auth;
+pub mod error;
+pub mod extract;
+pub mod idempotency;
+pub mod routes;
+
+pub use auth::{Caller, Role, TokenKeys};
+pub use error::ApiError;
+
+/// The largest request body accepted (413 above it).
+pub const BODY_LIMIT: usize = 64 * 1024;
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub pool: PgPool,
+    pub buses: Arc<Buses>,
+    pub vault: Arc<KeyVault>,
+    /// The TRON node, to tell whether a receiver is activated; `None`: not known.
+    pub node: Option<NodeClient>,
+    pub prices: Arc<PriceTable>,
+    pub keys: Arc<TokenKeys>,
+}
+
+/// The router with every route and middleware.
+pub fn router(state: AppState) -> Router {
+    let v1 = Router::new()
+        .route("/accounts", post(routes::accounts::open))
+        .route("/accounts/{id}/balances", get(routes::accounts::balances))
+        .route(
+            "/accounts/{id}/deposit-address",
+            get(routes::accounts::deposit_address),
+        )
+        .route("/accounts/{id}/orders", get(routes::orders::list))
+        .route("/quotes", post(routes::quotes::quote))
+        .route("/orders", post(routes::orders::place))
+        .route("/orders/{id}", get(routes::orders::get))
+        .route("/orders/{id}/cancel", post(routes::orders::cancel));
+    Router::new()
+        .nest("/v1", v1)
+        .route("/health/live", get(routes::health::live))
+        .route("/health/ready", get(routes::health::ready))
+        .fallback(routes::not_found)
+        .method_not_allowed_fallback(routes::method_not_allowed)
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(axum::middleware::from_fn(request_id))
+        .with_state(state)
+}
+
+/// The id of one request: the caller's `X-Request-Id` when it is short printable ASCII, else a
+/// new one. It is on the response, on every log line of the request, and in the metadata of the
+/// events its commands write.
+#[derive(Debug, Clone)]
+pub struct RequestId(pub String);
+
+static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+async fn request_id(mut request: Request, next: Next) -> Response {
+    let id = request
+        .headers()
+        .get(&REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty() && v.len() <= 64 && v.bytes().all(|b| b.is_ascii_graphic()))
+        .map(str::to_string)
+        .unwrap_or_else(|| uuid::Uuid::now_v7().simple().to_string());
+    request.extensions_mut().insert(RequestId(id.clone()));
+    let span = tracing::info_span!("http", request_id = %id, method = %request.method(),
+        path = %request.uri().path());
+    let started = std::time::Instant::now();
+    let mut response = next.run(request).instrument(span.clone()).await;
+    span.in_scope(|| {
+        tracing::info!(
+            status = response.status().as_u16(),
+            ms = started.elapsed().as_millis() as u64,
+            "request"
+        );
+    });
+    if let Ok(v) = HeaderValue::from_str(&id) {
+        response.headers_mut().insert(REQUEST_ID.clone(), v);
+    }
+    response
+}
+
+/// The API bound to its port, not yet serving.
+pub struct Application {
+    listener: TcpListener,
+    router: Router,
+}
+
+impl Application {
+    /// Binds `addr` (port 0 picks a free one) and builds the router.
+    pub async fn build(addr: &str, state: AppState) -> std::io::Result<Self> {
+        let listener = TcpListener::bind(addr).await?;
+        Ok(Self {
+            listener,
+            router: router(state),
+        })
+    }
+
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    pub fn port(&self) -> u16 {
+        self.local_addr().map(|a| a.port()).unwrap_or(0)
+    }
+
+    /// Serves until `shutdown` completes, then finishes the requests in flight.
+    pub async fn run(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        axum::serve(self.listener, self.router)
+            .with_graceful_shutdown(shutdown)
+            .await
+    }
+}

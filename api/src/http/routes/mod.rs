@@ -1,0 +1,49 @@
+//! The route handlers, one file per resource. Each handler names the roles it admits in a
+//! `ROLES` constant next to it and checks them first.
+
+use axum::extract::Request;
+
+use super::error::ApiError;
+use super::RequestId;
+use super::{AppState, Caller};
+use engine::store::CommandMetadata;
+
+pub mod accounts;
+pub mod health;
+pub mod orders;
+pub mod quotes;
+
+/// Any path we do not serve.
+pub async fn not_found(request: Request) -> ApiError {
+    ApiError::not_found(
+        "route_not_found",
+        format!("no route {}", request.uri().path()),
+    )
+}
+
+pub async fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        axum::http::StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "this route does not take that method",
+    )
+}
+
+/// A root command's metadata: the caller as actor, the request id.
+pub(crate) fn metadata(caller: &Caller, request_id: &RequestId) -> CommandMetadata {
+    CommandMetadata::new(caller.actor()).with_request_id(request_id.0.clone())
+}
+
+/// Makes sure the account exists and is open (404 otherwise).
+pub(crate) async fn open_account(
+    state: &AppState,
+    id: &str,
+) -> Result<(engine::domain::AccountId, engine::domain::Account), ApiError> {
+    let not_found = || ApiError::not_found("account_not_found", "no such account");
+    let account_id = engine::domain::AccountId::parse(id).map_err(|_| not_found())?;
+    let (account, _) = state.buses.account.load(account_id.as_str()).await?;
+    if !account.is_open() {
+        return Err(not_found());
+    }
+    Ok((account_id, account))
+}

@@ -1,0 +1,581 @@
+//! The HTTP API over real HTTP: a server spawned on 127.0.0.1:0 against a fresh PostgreSQL
+//! database and the chain simulator.
+
+use std::sync::Arc;
+
+use api::http::auth::{self, Claims, Role};
+use api::http::{AppState, Application, TokenKeys};
+use api::settings::Secret;
+use chrono::{TimeDelta, Utc};
+use engine::domain::{OrderPolicy, PriceTable};
+use engine::process::Buses;
+use engine::testing::TestDb;
+use serde_json::{json, Value};
+use tron_adapter::node::{NodeClient, NodeConfig};
+use tron_adapter::simulator::{SimConfig, SimHandle, Simulator};
+use tron_adapter::vault::{KeyVault, Keyring, MasterKey};
+
+struct Api {
+    base: String,
+    db: TestDb,
+    keys: TokenKeys,
+    sim: SimHandle,
+    http: reqwest::Client,
+}
+
+impl Api {
+    async fn start() -> Self {
+        let db = TestDb::new().await;
+        let vault = Arc::new(KeyVault::new(
+            db.pool.clone(),
+            Keyring::new(MasterKey::generate()),
+        ));
+        vault
+            .init_deposit_seed(&tron_adapter::bip32::DepositSeed::generate())
+            .await
+            .unwrap();
+        let sim = Simulator::start(SimConfig {
+            port: 0,
+            block_interval: None,
+            dev: true,
+            ..SimConfig::default()
+        })
+        .await
+        .unwrap();
+        let node = NodeClient::new(NodeConfig::new(sim.base_url())).unwrap();
+        let policy = OrderPolicy {
+            prices: PriceTable::sample(),
+            ..OrderPolicy::default()
+        };
+        let keys = TokenKeys::new(&Secret::new("test secret for the http api"));
+        let state = AppState {
+            pool: db.pool.clone(),
+            buses: Buses::new(db.pool.clone(), policy),
+            vault,
+            node: Some(node),
+            prices: Arc::new(PriceTable::sample()),
+            keys: Arc::new(keys.clone()),
+        };
+        let app = Application::build("127.0.0.1:0", state).await.unwrap();
+        let base = format!("http://127.0.0.1:{}", app.port());
+        tokio::spawn(app.run(std::future::pending()));
+        Self {
+            base,
+            db,
+            keys,
+            sim,
+            http: reqwest::Client::new(),
+        }
+    }
+
+    async fn token(&self, role: Role) -> String {
+        self.token_for(&format!("{role}-1"), role).await
+    }
+
+    async fn token_for(&self, subject: &str, role: Role) -> String {
+        auth::issue(
+            &self.db.pool,
+            &self.keys,
+            subject,
+            role,
+            TimeDelta::hours(1),
+        )
+        .await
+        .unwrap()
+        .token
+    }
+
+    /// Sends a request; returns the status and the JSON body (`null` if none).
+    async fn send(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<String>,
+        headers: &[(&str, &str)],
+    ) -> (u16, Value) {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        let mut req = self.http.request(method, format!("{}{path}", self.base));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            req = req.header("content-type", "application/json").body(b);
+        }
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let response = req.send().await.unwrap();
+        let status = response.status().as_u16();
+        let text = response.text().await.unwrap();
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+
+    async fn post(&self, path: &str, token: &str, body: Value) -> (u16, Value) {
+        self.send("POST", path, Some(token), Some(body.to_string()), &[])
+            .await
+    }
+
+    async fn get(&self, path: &str, token: &str) -> (u16, Value) {
+        self.send("GET", path, Some(token), None, &[]).await
+    }
+
+    async fn events(&self) -> i64 {
+        sqlx::query_scalar("SELECT count(*) FROM events")
+            .fetch_one(&self.db.pool)
+            .await
+            .unwrap()
+    }
+
+    fn order_body(&self, account: &str, energy: u64) -> Value {
+        json!({"account_id": account, "receiver": self.sim.customer().to_base58(),
+               "energy": energy, "duration": "1d"})
+    }
+}
+
+fn fresh_address() -> String {
+    tron_adapter::PrivateKey::generate().address().to_base58()
+}
+
+#[tokio::test]
+async fn open_quote_order_status_cancel_over_http() {
+    let api = Api::start().await;
+    let bot = api.token(Role::Bot).await;
+
+    let (status, body) = api
+        .send(
+            "POST",
+            "/v1/accounts",
+            Some(&bot),
+            Some(json!({"account_id": "tg:1001"}).to_string()),
+            &[("x-request-id", "req-open-1")],
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["account_id"], "tg:1001");
+    let rid: String = sqlx::query_scalar(
+        "SELECT metadata->>'request_id' FROM events WHERE aggregate_id = 'tg:1001'",
+    )
+    .fetch_one(&api.db.pool)
+    .await
+    .unwrap();
+    assert_eq!(rid, "req-open-1");
+    let (status, body) = api
+        .post("/v1/accounts", &bot, json!({"account_id": "tg:1001"}))
+        .await;
+    assert_eq!(status, 409);
+    assert_eq!(body["error"]["code"], "account_already_open");
+
+    let (status, body) = api.get("/v1/accounts/tg:1001/balances", &bot).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["balances"][0]["asset"], "TRX");
+    assert_eq!(body["balances"][0]["available"], 0);
+
+    let (status, a) = api.get("/v1/accounts/tg:1001/deposit-address", &bot).await;
+    assert_eq!(status, 200, "{a}");
+    let (_, b) = api.get("/v1/accounts/tg:1001/deposit-address", &bot).await;
+    assert_eq!(a["address"], b["address"]);
+    assert!(a["address"].as_str().unwrap().starts_with('T'));
+
+    let customer = api.sim.customer().to_base58();
+    let (status, q) = api
+        .post(
+            "/v1/quotes",
+            &bot,
+            json!({"energy": 65000, "duration": "1d", "receiver": customer}),
+        )
+        .await;
+    assert_eq!(status, 200, "{q}");
+    assert_eq!(q["receiver_activated"], true);
+    assert!(q["price"].as_u64().unwrap() > 0);
+    let (_, q2) = api
+        .post(
+            "/v1/quotes",
+            &bot,
+            json!({"energy": 65000, "duration": "1d", "receiver": fresh_address()}),
+        )
+        .await;
+    assert_eq!(q2["receiver_activated"], false);
+
+    let (status, order) = api
+        .send(
+            "POST",
+            "/v1/orders",
+            Some(&bot),
+            Some(api.order_body("tg:1001", 65000).to_string()),
+            &[("idempotency-key", "order-1")],
+        )
+        .await;
+    assert_eq!(status, 201, "{order}");
+    assert_eq!(order["status"], "Placed");
+    assert_eq!(order["price"], q["price"]);
+    let id = order["order_id"].as_str().unwrap().to_string();
+
+    let (status, got) = api.get(&format!("/v1/orders/{id}"), &bot).await;
+    assert_eq!(status, 200);
+    assert_eq!(got["status"], "Placed");
+    assert_eq!(got["delegation_txid"], Value::Null);
+
+    let (status, cancelled) = api
+        .post(&format!("/v1/orders/{id}/cancel"), &bot, json!({}))
+        .await;
+    assert_eq!(status, 200, "{cancelled}");
+    assert_eq!(cancelled["status"], "Cancelled");
+    let (status, again) = api
+        .post(&format!("/v1/orders/{id}/cancel"), &bot, json!({}))
+        .await;
+    assert_eq!(status, 409, "{again}");
+    assert_eq!(again["error"]["code"], "invalid_transition");
+
+    let (status, page) = api.get("/v1/accounts/tg:1001/orders?limit=10", &bot).await;
+    assert_eq!(status, 200, "{page}");
+    assert!(page["orders"].is_array());
+    let (status, _) = api.get("/v1/orders/ord_nope", &bot).await;
+    assert_eq!(status, 404);
+    let (status, _) = api.get("/v1/accounts/tg:none/balances", &bot).await;
+    assert_eq!(status, 404);
+    let (status, body) = api.get("/v1/nowhere", &bot).await;
+    assert_eq!(status, 404);
+    assert_eq!(body["error"]["code"], "route_not_found");
+    let (status, body) = api.get("/health/ready", &bot).await;
+    assert_eq!(status, 200, "{body}");
+}
+
+#[tokio::test]
+async fn one_idempotency_key_sent_twenty_times_at_once_places_one_order() {
+    let api = Arc::new(Api::start().await);
+    let bot = api.token(Role::Bot).await;
+    let (status, _) = api
+        .post("/v1/accounts", &bot, json!({"account_id": "tg:2002"}))
+        .await;
+    assert_eq!(status, 201);
+    let body = api.order_body("tg:2002", 65000).to_string();
+    let mut tasks = Vec::new();
+    for _ in 0..20 {
+        let (api, bot, body) = (api.clone(), bot.clone(), body.clone());
+        tasks.push(tokio::spawn(async move {
+            api.send(
+                "POST",
+                "/v1/orders",
+                Some(&bot),
+                Some(body),
+                &[("idempotency-key", "same-key")],
+            )
+            .await
+        }));
+    }
+    let mut answers = Vec::new();
+    for t in tasks {
+        answers.push(t.await.unwrap());
+    }
+    assert!(answers.iter().all(|a| a == &answers[0]), "{answers:?}");
+    assert_eq!(answers[0].0, 201, "{:?}", answers[0]);
+    let orders: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM events WHERE aggregate_type = 'order' AND event_type LIKE '%Placed%'",
+    )
+    .fetch_one(&api.db.pool)
+    .await
+    .unwrap();
+    assert_eq!(orders, 1);
+
+    let (status, body) = api
+        .send(
+            "POST",
+            "/v1/orders",
+            Some(&bot),
+            Some(api.order_body("tg:2002", 70000).to_string()),
+            &[("idempotency-key", "same-key")],
+        )
+        .await;
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(body["error"]["code"], "idempotency_key_reused");
+    assert_eq!(body["error"]["field"], "Idempotency-Key");
+    // Another subject's key of the same name is its own.
+    let other = api.token_for("bot-2", Role::Bot).await;
+    let (status, body) = api
+        .send(
+            "POST",
+            "/v1/orders",
+            Some(&other),
+            Some(api.order_body("tg:2002", 70000).to_string()),
+            &[("idempotency-key", "same-key")],
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    assert_ne!(body["order_id"], answers[0].1["order_id"]);
+}
+
+#[tokio::test]
+async fn bad_input_gets_a_4xx_naming_the_field_and_writes_nothing() {
+    let api = Api::start().await;
+    let bot = api.token(Role::Bot).await;
+    let (status, _) = api
+        .post("/v1/accounts", &bot, json!({"account_id": "tg:3003"}))
+        .await;
+    assert_eq!(status, 201);
+    let before = api.events().await;
+    let customer = api.sim.customer().to_base58();
+    let ok = |energy: Value| {
+        json!({"account_id": "tg:3003", "receiver": customer, "energy": energy, "duration": "1d"})
+            .to_string()
+    };
+    let cases: Vec<(String, u16, &str, Value)> = vec![
+        (
+            "{\"account_id\": ".into(),
+            400,
+            "malformed_json",
+            Value::Null,
+        ),
+        (ok(json!("lots")), 422, "invalid_field", json!("energy")),
+        (ok(json!(0)), 422, "zero_quantity", json!("energy")),
+        (ok(json!(-5)), 422, "invalid_field", json!("energy")),
+        (ok(json!(1e30)), 422, "invalid_field", json!("energy")),
+        (
+            ok(json!(5)).replace("\"energy\":5", "\"energy\":184467440737095516160"),
+            422,
+            "invalid_field",
+            json!("energy"),
+        ),
+        (
+            ok(json!(65000)).replace(&customer, "TNotAnAddress"),
+            422,
+            "invalid_address",
+            json!("receiver"),
+        ),
+        (
+            ok(json!(65000)).replace("\"1d\"", "\"2d\""),
+            422,
+            "duration_not_offered",
+            json!("duration"),
+        ),
+        (
+            ok(json!(65000)).replace('}', ",\"colour\":\"red\"}"),
+            422,
+            "unknown_field",
+            json!("colour"),
+        ),
+        (
+            json!({"account_id": "tg:3003", "energy": 65000, "duration": "1d"}).to_string(),
+            422,
+            "missing_field",
+            json!("receiver"),
+        ),
+        (
+            ok(json!(65000)).replace('}', ",\"max_price\":-1}"),
+            422,
+            "invalid_field",
+            json!("max_price"),
+        ),
+        (
+            ok(json!(65000)).replace('}', ",\"max_price\":0}"),
+            422,
+            "zero_quantity",
+            json!("max_price"),
+        ),
+        (
+            ok(json!(65000)).replace("tg:3003", "tg:missing"),
+            404,
+            "account_not_found",
+            json!("account_id"),
+        ),
+        (ok(json!(1)), 422, "energy_below_minimum", json!("energy")),
+    ];
+    for (i, (body, status, code, field)) in cases.into_iter().enumerate() {
+        let key = format!("bad-{i}");
+        let (got, answer) = api
+            .send(
+                "POST",
+                "/v1/orders",
+                Some(&bot),
+                Some(body.clone()),
+                &[("idempotency-key", key.as_str())],
+            )
+            .await;
+        assert_eq!(got, status, "{body} → {answer}");
+        assert_eq!(answer["error"]["code"], code, "{body} → {answer}");
+        assert_eq!(answer["error"]["field"], field, "{body} → {answer}");
+    }
+    // No Idempotency-Key.
+    let (status, answer) = api
+        .send(
+            "POST",
+            "/v1/orders",
+            Some(&bot),
+            Some(ok(json!(65000))),
+            &[],
+        )
+        .await;
+    assert_eq!(status, 400);
+    assert_eq!(answer["error"]["field"], "Idempotency-Key");
+    // 10 MB.
+    let big = format!("{{\"account_id\": \"{}\"}}", "a".repeat(10 * 1024 * 1024));
+    let (status, answer) = api
+        .send("POST", "/v1/accounts", Some(&bot), Some(big), &[])
+        .await;
+    assert_eq!(status, 413, "{answer}");
+    assert_eq!(answer["error"]["code"], "payload_too_large");
+    let (status, answer) = api
+        .post("/v1/accounts", &bot, json!({"account_id": "has space"}))
+        .await;
+    assert_eq!(status, 422);
+    assert_eq!(answer["error"]["field"], "account_id");
+    let (status, answer) = api
+        .post(
+            "/v1/quotes",
+            &bot,
+            json!({"energy": 65000, "duration": "1d", "receiver": "T123"}),
+        )
+        .await;
+    assert_eq!(status, 422);
+    assert_eq!(answer["error"]["field"], "receiver");
+    assert_eq!(api.events().await, before, "a refused request wrote events");
+}
+
+#[tokio::test]
+async fn tokens_and_roles() {
+    let api = Api::start().await;
+    let admin = api.token(Role::Admin).await;
+    let (status, _) = api
+        .post("/v1/accounts", &admin, json!({"account_id": "tg:4004"}))
+        .await;
+    assert_eq!(status, 201);
+    let path = "/v1/accounts/tg:4004/balances";
+
+    let now = Utc::now().timestamp();
+    let bot = auth::issue(
+        &api.db.pool,
+        &api.keys,
+        "bot-x",
+        Role::Bot,
+        TimeDelta::hours(1),
+    )
+    .await
+    .unwrap();
+    let expired = api
+        .keys
+        .sign(&Claims {
+            exp: now - 5,
+            ..bot.claims.clone()
+        })
+        .unwrap();
+    let wrong_signature = TokenKeys::new(&Secret::new("not our secret"))
+        .sign(&bot.claims)
+        .unwrap();
+    let payload = bot.token.split('.').nth(1).unwrap();
+    let alg_none = format!("eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.{payload}.");
+    let unknown_jti = api
+        .keys
+        .sign(&Claims {
+            jti: "never-issued".into(),
+            ..bot.claims.clone()
+        })
+        .unwrap();
+    let revoked = auth::issue(
+        &api.db.pool,
+        &api.keys,
+        "bot-r",
+        Role::Bot,
+        TimeDelta::hours(1),
+    )
+    .await
+    .unwrap();
+    assert!(auth::revoke(&api.db.pool, &revoked.claims.jti)
+        .await
+        .unwrap());
+
+    let (status, body) = api.send("GET", path, None, None, &[]).await;
+    assert_eq!(status, 401);
+    assert_eq!(body["error"]["code"], "unauthorized");
+    for bad in [
+        expired.as_str(),
+        wrong_signature.as_str(),
+        alg_none.as_str(),
+        unknown_jti.as_str(),
+        revoked.token.as_str(),
+        "garbage",
+    ] {
+        let (status, body) = api.get(path, bad).await;
+        assert_eq!(status, 401, "{bad}: {body}");
+    }
+    let (status, _) = api
+        .send("GET", path, None, None, &[("authorization", "Basic abc")])
+        .await;
+    assert_eq!(status, 401);
+    assert_eq!(api.get(path, &bot.token).await.0, 200);
+
+    // Every route × every role: admitted roles get past auth (never 401/403), others get 403.
+    let customer = api.sim.customer().to_base58();
+    let routes: Vec<(&str, String, Option<Value>, &[Role])> = vec![
+        (
+            "POST",
+            "/v1/accounts".into(),
+            Some(json!({"account_id": "tg:matrix"})),
+            &[Role::Bot, Role::Admin],
+        ),
+        (
+            "GET",
+            path.into(),
+            None,
+            &[Role::Bot, Role::Finance, Role::Auditor, Role::Admin],
+        ),
+        (
+            "GET",
+            "/v1/accounts/tg:4004/deposit-address".into(),
+            None,
+            &[Role::Bot, Role::Admin],
+        ),
+        (
+            "GET",
+            "/v1/accounts/tg:4004/orders".into(),
+            None,
+            &[Role::Bot, Role::Finance, Role::Auditor, Role::Admin],
+        ),
+        (
+            "POST",
+            "/v1/quotes".into(),
+            Some(json!({"energy": 65000, "duration": "1d", "receiver": customer})),
+            &[Role::Bot, Role::Admin],
+        ),
+        (
+            "POST",
+            "/v1/orders".into(),
+            Some(api.order_body("tg:4004", 65000)),
+            &[Role::Bot, Role::Admin],
+        ),
+        (
+            "GET",
+            "/v1/orders/ord_x".into(),
+            None,
+            &[Role::Bot, Role::Finance, Role::Auditor, Role::Admin],
+        ),
+        (
+            "POST",
+            "/v1/orders/ord_x/cancel".into(),
+            None,
+            &[Role::Bot, Role::Admin],
+        ),
+    ];
+    for role in Role::ALL {
+        let token = api.token(role).await;
+        for (method, path, body, admitted) in &routes {
+            let (status, answer) = api
+                .send(
+                    method,
+                    path,
+                    Some(&token),
+                    body.as_ref().map(Value::to_string),
+                    &[("idempotency-key", "matrix")],
+                )
+                .await;
+            if admitted.contains(&role) {
+                assert!(
+                    status != 401 && status != 403 && status < 500,
+                    "{role} {method} {path}: {status} {answer}"
+                );
+            } else {
+                assert_eq!(status, 403, "{role} {method} {path}: {answer}");
+                assert_eq!(answer["error"]["code"], "forbidden");
+            }
+        }
+    }
+}
