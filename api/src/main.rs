@@ -35,6 +35,13 @@ enum Command {
     /// TRON_NODE_URL is set), pool wallets, process managers, scheduler, wallet allocator, chain
     /// workers and projections.
     Run,
+    /// Run the HTTP API alone (TRX_HTTP_ADDR, default 127.0.0.1:8080) until SIGTERM or Ctrl-C.
+    Serve,
+    /// The HTTP API's bearer tokens: issue, revoke, list.
+    Token {
+        #[command(subcommand)]
+        cmd: api::cli::token::TokenCommand,
+    },
     /// Print the event store's state: events, aggregates, commands, reader checkpoints.
     Status,
     /// TRON by hand: addresses, decoding/encoding/signing raw transactions (offline).
@@ -155,6 +162,30 @@ async fn dispatch(command: Command, settings: Settings) -> anyhow::Result<ExitCo
             }
             return Ok(ExitCode::from(code));
         }
+        Command::Token { cmd } => {
+            let db = Database::open(&settings)
+                .await
+                .context("open the database")?;
+            let (stdout, stderr) = (std::io::stdout(), std::io::stderr());
+            let code = api::cli::token::run(
+                cmd,
+                &settings,
+                &db.pool,
+                &mut stdout.lock(),
+                &mut stderr.lock(),
+            )
+            .await;
+            db.close().await?;
+            return Ok(ExitCode::from(code));
+        }
+        Command::Serve => {
+            let db = Database::open(&settings)
+                .await
+                .context("open the database")?;
+            let served = api::cli::serve::serve(&settings, &db.pool, shutdown_signal()).await;
+            db.close().await?;
+            served?;
+        }
         Command::Simulate(args) => {
             api::cli::simulate::run(args, shutdown_signal()).await?;
             return Ok(ExitCode::SUCCESS);
@@ -195,9 +226,23 @@ async fn dispatch(command: Command, settings: Settings) -> anyhow::Result<ExitCo
             for w in &system.wallets {
                 println!("pool wallet: {w}");
             }
+            let state = api::cli::serve::state(
+                &settings,
+                &db.pool,
+                system.buses.clone(),
+                system.vault.clone(),
+                Some(system.node.clone()),
+                system.prices.clone(),
+            )?;
+            let server = api::cli::serve::ApiServer::start(&settings, state).await?;
+            println!("HTTP API at {}/v1 (docs/api.md)", server.url);
+            println!("  a token: trx-energy token issue --role bot --subject my-bot --ttl 30d");
             println!("trx-energy is running; press Ctrl-C (or send SIGTERM) to stop");
             shutdown_signal().await;
             tracing::info!("shutting down");
+            if let Err(e) = server.shutdown().await {
+                tracing::error!(error = %e, "the HTTP API stopped with an error");
+            }
             if let Err(e) = system.shutdown().await {
                 tracing::error!(error = %e, "the engine stopped with errors");
             }

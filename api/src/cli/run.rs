@@ -40,6 +40,10 @@ pub struct System {
     pub buses: Arc<Buses>,
     /// Pool-wallet capacity and balance gauges, with their alerts.
     pub wallet_gauges: Arc<WalletGauges>,
+    /// The key vault, the node and the prices, for the HTTP API.
+    pub vault: Arc<KeyVault>,
+    pub node: NodeClient,
+    pub prices: PriceTable,
 }
 
 const STAKE_SPARE_TRX: u64 = 1_000;
@@ -78,8 +82,9 @@ impl System {
                 "no pool wallets: set TRX_POOL_WALLET_KEYS or import keys with `trx-energy keys import-wallet`"
             ));
         }
+        let price_table = prices(settings)?;
         let policy = OrderPolicy {
-            prices: prices(settings)?,
+            prices: price_table.clone(),
             pool_wallets: wallets.iter().copied().collect(),
             ..OrderPolicy::default()
         };
@@ -161,6 +166,9 @@ impl System {
             wallets,
             buses,
             wallet_gauges,
+            vault,
+            node,
+            prices: price_table,
         })
     }
 
@@ -215,7 +223,7 @@ async fn connect_node(settings: &Settings) -> anyhow::Result<(Option<SimHandle>,
 
 /// The vault's keyring. With the simulator and no `TRX_MASTER_KEY`, a development key kept in
 /// the data directory (never for a real node).
-fn keyring(settings: &Settings, simulated: bool) -> anyhow::Result<Keyring> {
+pub(crate) fn keyring(settings: &Settings, simulated: bool) -> anyhow::Result<Keyring> {
     if settings.master_key.is_some() || !simulated {
         return crate::cli::keys::keyring(settings).map_err(|e| {
             anyhow!("{e} (a master key is required with TRON_NODE_URL; `trx-energy keys generate-master-key` makes one)")
@@ -272,7 +280,7 @@ async fn import_keys(settings: &Settings, vault: &KeyVault) -> anyhow::Result<()
     Ok(())
 }
 
-async fn vault_wallets(vault: &KeyVault) -> anyhow::Result<Vec<TronAddress>> {
+pub(crate) async fn vault_wallets(vault: &KeyVault) -> anyhow::Result<Vec<TronAddress>> {
     let mut out = Vec::new();
     for stored in vault.list().await? {
         if stored.purpose == "wallet" {
@@ -342,7 +350,7 @@ async fn register_wallets(buses: &Buses, wallets: &[TronAddress]) -> anyhow::Res
     Ok(())
 }
 
-fn prices(settings: &Settings) -> anyhow::Result<PriceTable> {
+pub(crate) fn prices(settings: &Settings) -> anyhow::Result<PriceTable> {
     match &settings.prices_file {
         None => Ok(PriceTable::sample()),
         Some(path) => {
