@@ -233,7 +233,8 @@ async fn dispatch(command: Command, settings: Settings) -> anyhow::Result<ExitCo
                 system.vault.clone(),
                 Some(system.node.clone()),
                 system.prices.clone(),
-            )?;
+            )?
+            .with_wallet_gauges(system.wallet_gauges.clone());
             let server = api::cli::serve::ApiServer::start(&settings, state).await?;
             println!("HTTP API at {}/v1 (docs/api.md)", server.url);
             println!("  a token: trx-energy token issue --role bot --subject my-bot --ttl 30d");

@@ -48,14 +48,14 @@ impl Api {
             ..OrderPolicy::default()
         };
         let keys = TokenKeys::new(&Secret::new("test secret for the http api"));
-        let state = AppState {
-            pool: db.pool.clone(),
-            buses: Buses::new(db.pool.clone(), policy),
+        let state = AppState::new(
+            db.pool.clone(),
+            Buses::new(db.pool.clone(), policy),
             vault,
-            node: Some(node),
-            prices: Arc::new(PriceTable::sample()),
-            keys: Arc::new(keys.clone()),
-        };
+            Some(node),
+            PriceTable::sample(),
+            keys.clone(),
+        );
         let app = Application::build("127.0.0.1:0", state).await.unwrap();
         let base = format!("http://127.0.0.1:{}", app.port());
         tokio::spawn(app.run(std::future::pending()));
@@ -239,6 +239,19 @@ async fn open_quote_order_status_cancel_over_http() {
     assert_eq!(body["error"]["code"], "route_not_found");
     let (status, body) = api.get("/health/ready", &bot).await;
     assert_eq!(status, 200, "{body}");
+    let metrics = reqwest::get(format!("{}/metrics", api.base))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains(
+            "trx_http_requests_total{route=\"/v1/orders/{id}\",method=\"GET\",status=\"200\"} 1"
+        ),
+        "{metrics}"
+    );
+    assert!(metrics.contains("trx_http_request_duration_seconds_bucket"));
 }
 
 #[tokio::test]

@@ -95,14 +95,14 @@ pub fn state(
     node: Option<NodeClient>,
     prices: PriceTable,
 ) -> anyhow::Result<AppState> {
-    Ok(AppState {
-        pool: pool.clone(),
+    Ok(AppState::new(
+        pool.clone(),
         buses,
         vault,
         node,
-        prices: Arc::new(prices),
-        keys: Arc::new(TokenKeys::new(&jwt_secret(settings)?)),
-    })
+        prices,
+        TokenKeys::new(&jwt_secret(settings)?),
+    ))
 }
 
 /// `trx-energy serve`: the API alone, beside engines run elsewhere (`run`, or its parts). Without

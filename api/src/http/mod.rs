@@ -18,11 +18,13 @@ use tokio::net::TcpListener;
 use tracing::Instrument;
 use tron_adapter::node::NodeClient;
 use tron_adapter::vault::KeyVault;
+use tron_adapter::worker::WalletGauges;
 
 pub mod auth;
 pub mod error;
 pub mod extract;
 pub mod idempotency;
+pub mod metrics;
 pub mod routes;
 
 pub use auth::{Caller, Role, TokenKeys};
@@ -41,6 +43,36 @@ pub struct AppState {
     pub node: Option<NodeClient>,
     pub prices: Arc<PriceTable>,
     pub keys: Arc<TokenKeys>,
+    pub metrics: Arc<metrics::Metrics>,
+    /// The pool wallets' gauges, when this process runs the wallet sync.
+    pub wallet_gauges: Option<Arc<WalletGauges>>,
+}
+
+impl AppState {
+    pub fn new(
+        pool: PgPool,
+        buses: Arc<Buses>,
+        vault: Arc<KeyVault>,
+        node: Option<NodeClient>,
+        prices: PriceTable,
+        keys: TokenKeys,
+    ) -> Self {
+        Self {
+            pool,
+            buses,
+            vault,
+            node,
+            prices: Arc::new(prices),
+            keys: Arc::new(keys),
+            metrics: Arc::default(),
+            wallet_gauges: None,
+        }
+    }
+
+    pub fn with_wallet_gauges(mut self, gauges: Arc<WalletGauges>) -> Self {
+        self.wallet_gauges = Some(gauges);
+        self
+    }
 }
 
 /// The router with every route and middleware.
@@ -61,9 +93,14 @@ pub fn router(state: AppState) -> Router {
         .nest("/v1", v1)
         .route("/health/live", get(routes::health::live))
         .route("/health/ready", get(routes::health::ready))
+        .route("/metrics", get(metrics::metrics))
         .fallback(routes::not_found)
         .method_not_allowed_fallback(routes::method_not_allowed)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            metrics::track,
+        ))
         .layer(axum::middleware::from_fn(request_id))
         .with_state(state)
 }
