@@ -134,6 +134,41 @@ pub async fn acquire_ownership(
     }
 }
 
+/// Runs `pass` again and again as the one owner of `key` across processes (a standby waits for
+/// the lock, and takes over when the owner's connection goes away), until shutdown. `pass`
+/// says how long to pause before the next pass; the pass in hand is finished before returning.
+pub async fn run_owned<F, Fut>(
+    pool: &PgPool,
+    key: &str,
+    standby_retry: Duration,
+    mut shutdown: watch::Receiver<bool>,
+    mut pass: F,
+) -> Result<(), Error>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Duration>,
+{
+    'own: loop {
+        let Some(mut lock) = acquire_ownership(pool, key, standby_retry, &mut shutdown).await?
+        else {
+            return Ok(());
+        };
+        loop {
+            if *shutdown.borrow() {
+                return Ok(());
+            }
+            if sqlx::query("SELECT 1").execute(&mut lock).await.is_err() {
+                tracing::warn!(owner = key, "lost the ownership connection; standing by");
+                continue 'own;
+            }
+            let wait = pass().await;
+            if pause(&mut shutdown, wait).await {
+                return Ok(());
+            }
+        }
+    }
+}
+
 /// Runs `reactor` until shutdown. Returns after the batch in hand is checkpointed.
 pub async fn run_reactor<R: Reactor>(
     pool: PgPool,

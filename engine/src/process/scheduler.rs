@@ -13,7 +13,7 @@ use tokio::sync::watch;
 
 use crate::domain::order::{CancelledBy, OrderCommand};
 use crate::error::Error;
-use crate::process::runner::{acquire_ownership, ChainTaskChange, Effects};
+use crate::process::runner::{run_owned, ChainTaskChange, Effects};
 use crate::process::Buses;
 use crate::store::{derived_command_id, Actor, CommandMetadata};
 
@@ -136,35 +136,20 @@ pub async fn run_due(buses: &Buses, now: DateTime<Utc>, limit: i64) -> Result<us
 pub async fn run_scheduler(
     buses: Arc<Buses>,
     tick: Duration,
-    mut shutdown: watch::Receiver<bool>,
+    shutdown: watch::Receiver<bool>,
 ) -> Result<(), Error> {
     let pool: PgPool = buses.pool().clone();
-    'own: loop {
-        let Some(mut lock) = acquire_ownership(
-            &pool,
-            "process:scheduler",
-            Duration::from_secs(1),
-            &mut shutdown,
-        )
-        .await?
-        else {
-            return Ok(());
-        };
-        loop {
-            if *shutdown.borrow() {
-                return Ok(());
-            }
-            if sqlx::query("SELECT 1").execute(&mut lock).await.is_err() {
-                tracing::warn!("scheduler lost its ownership connection; standing by");
-                continue 'own;
-            }
+    run_owned(
+        &pool,
+        "process:scheduler",
+        Duration::from_secs(1),
+        shutdown,
+        || async {
             if let Err(e) = run_due(&buses, Utc::now(), 200).await {
                 tracing::warn!(error = %e, "scheduler pass failed; retrying");
             }
-            tokio::select! {
-                _ = tokio::time::sleep(tick) => {}
-                _ = shutdown.changed() => {}
-            }
-        }
-    }
+            tick
+        },
+    )
+    .await
 }

@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 use engine::domain::order::{Order, OrderCommand, OrderStatus, SignedTx};
 use engine::domain::{TronAddress, TxId as OrderTxId};
-use engine::process::runner::acquire_ownership;
+use engine::process::runner::run_owned;
 use engine::process::Buses;
 use engine::store::{Actor, CommandMetadata};
 use futures::StreamExt;
@@ -144,37 +144,24 @@ impl ChainWorker {
     async fn serve_wallet(
         self: Arc<Self>,
         wallet: TronAddress,
-        mut shutdown: watch::Receiver<bool>,
+        shutdown: watch::Receiver<bool>,
     ) -> Result<(), Error> {
         let key = format!("wallet:{wallet}");
-        'own: loop {
-            let Some(mut lock) = acquire_ownership(
-                self.buses.pool(),
-                &key,
-                Duration::from_secs(1),
-                &mut shutdown,
-            )
-            .await?
-            else {
-                return Ok(());
-            };
-            loop {
-                if *shutdown.borrow() {
-                    return Ok(());
-                }
-                if sqlx::query("SELECT 1").execute(&mut lock).await.is_err() {
-                    tracing::warn!(%wallet, "lost the wallet's ownership connection; standing by");
-                    continue 'own;
-                }
-                if let Err(e) = self.pass(&wallet).await {
+        let me = &self;
+        run_owned(
+            self.buses.pool(),
+            &key,
+            Duration::from_secs(1),
+            shutdown,
+            || async move {
+                if let Err(e) = me.pass(&wallet).await {
                     tracing::warn!(%wallet, error = %e, "chain pass failed; retrying");
                 }
-                tokio::select! {
-                    _ = tokio::time::sleep(self.config.tick) => {}
-                    _ = shutdown.changed() => {}
-                }
-            }
-        }
+                me.config.tick
+            },
+        )
+        .await?;
+        Ok(())
     }
 
     /// Drives every open task of `wallet` once; returns how many there were.

@@ -30,7 +30,7 @@ use chrono::Utc;
 use engine::domain::{
     AccountId, Amount, DepositCommand, DepositId, DepositRejection, DomainError, TxId as DomainTxId,
 };
-use engine::process::runner::acquire_ownership;
+use engine::process::runner::run_owned;
 use engine::process::Buses;
 use engine::store::{derived_command_id, Actor, CommandMetadata};
 use tokio::sync::watch;
@@ -125,17 +125,6 @@ fn ms_of(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
-/// Sleeps, or returns early (true) when shutdown is signalled.
-async fn pause(shutdown: &mut watch::Receiver<bool>, d: Duration) -> bool {
-    if *shutdown.borrow() {
-        return true;
-    }
-    tokio::select! {
-        _ = tokio::time::sleep(d) => *shutdown.borrow(),
-        _ = shutdown.changed() => true,
-    }
-}
-
 impl DepositWatcher {
     pub fn new(buses: Arc<Buses>, node: NodeClient, config: DepositWatcherConfig) -> Self {
         Self {
@@ -152,28 +141,20 @@ impl DepositWatcher {
     /// Runs passes until shutdown, as the one owner across processes (standing by while
     /// another process owns the watcher). A failed pass is retried with backoff; the pass in
     /// hand is finished before returning.
-    pub async fn run(&self, mut shutdown: watch::Receiver<bool>) -> Result<(), Error> {
-        let pool = self.buses.pool().clone();
+    pub async fn run(&self, shutdown: watch::Receiver<bool>) -> Result<(), Error> {
         let lock_key = format!("adapter:{NAME}");
-        'own: loop {
-            let Some(mut lock) =
-                acquire_ownership(&pool, &lock_key, self.config.standby_retry, &mut shutdown)
-                    .await?
-            else {
-                return Ok(());
-            };
-            let mut failures = 0u32;
-            loop {
-                if *shutdown.borrow() {
-                    return Ok(());
-                }
-                if sqlx::query("SELECT 1").execute(&mut lock).await.is_err() {
-                    tracing::warn!(worker = NAME, "lost the ownership connection; standing by");
-                    continue 'own;
-                }
-                let wait = match self.scan_once().await {
+        // Consecutive failed passes, for the back-off.
+        let failures = std::sync::atomic::AtomicU32::new(0);
+        let failures = &failures;
+        run_owned(
+            self.buses.pool(),
+            &lock_key,
+            self.config.standby_retry,
+            shutdown,
+            || async {
+                match self.scan_once().await {
                     Ok(report) => {
-                        failures = 0;
+                        failures.store(0, std::sync::atomic::Ordering::Relaxed);
                         if report.behind {
                             Duration::ZERO
                         } else {
@@ -181,19 +162,18 @@ impl DepositWatcher {
                         }
                     }
                     Err(e) => {
-                        failures += 1;
-                        let wait = Duration::from_millis(100 * 2u64.pow(failures.min(6)))
+                        let n = failures.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+                        let wait = Duration::from_millis(100 * 2u64.pow(n.min(6)))
                             .max(self.config.poll_interval);
                         tracing::warn!(worker = NAME, error = %e, retry_in_ms = ms_of(wait),
                             "deposit scan failed; the same blocks will be read again");
                         wait
                     }
-                };
-                if pause(&mut shutdown, wait).await {
-                    return Ok(());
                 }
-            }
-        }
+            },
+        )
+        .await?;
+        Ok(())
     }
 
     /// One pass: the solid view, then the head (see the module documentation).

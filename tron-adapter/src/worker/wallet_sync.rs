@@ -22,7 +22,7 @@ use std::time::Duration;
 
 use chrono::Utc;
 use engine::domain::{DomainError, WalletCommand};
-use engine::process::runner::acquire_ownership;
+use engine::process::runner::run_owned;
 use engine::process::Buses;
 use engine::store::{derived_command_id, Actor, CommandMetadata};
 use serde::Serialize;
@@ -180,17 +180,6 @@ pub struct WalletSync {
     gauges: Arc<WalletGauges>,
 }
 
-/// Sleeps, or returns early (true) when shutdown is signalled.
-async fn pause(shutdown: &mut watch::Receiver<bool>, d: Duration) -> bool {
-    if *shutdown.borrow() {
-        return true;
-    }
-    tokio::select! {
-        _ = tokio::time::sleep(d) => *shutdown.borrow(),
-        _ = shutdown.changed() => true,
-    }
-}
-
 fn non_negative(endpoint: &str, what: &str, value: i64) -> Result<u64, NodeError> {
     u64::try_from(value).map_err(|_| NodeError::Malformed {
         endpoint: endpoint.to_string(),
@@ -218,32 +207,22 @@ impl WalletSync {
     }
 
     /// Runs passes until shutdown, as the one owner across processes.
-    pub async fn run(&self, mut shutdown: watch::Receiver<bool>) -> Result<(), Error> {
-        let pool = self.buses.pool().clone();
+    pub async fn run(&self, shutdown: watch::Receiver<bool>) -> Result<(), Error> {
         let lock_key = format!("adapter:{NAME}");
-        'own: loop {
-            let Some(mut lock) =
-                acquire_ownership(&pool, &lock_key, self.config.standby_retry, &mut shutdown)
-                    .await?
-            else {
-                return Ok(());
-            };
-            loop {
-                if *shutdown.borrow() {
-                    return Ok(());
-                }
-                if sqlx::query("SELECT 1").execute(&mut lock).await.is_err() {
-                    tracing::warn!(worker = NAME, "lost the ownership connection; standing by");
-                    continue 'own;
-                }
+        run_owned(
+            self.buses.pool(),
+            &lock_key,
+            self.config.standby_retry,
+            shutdown,
+            || async {
                 if let Err(e) = self.sync_once().await {
                     tracing::warn!(worker = NAME, error = %e, "wallet sync pass failed; retrying");
                 }
-                if pause(&mut shutdown, self.config.interval).await {
-                    return Ok(());
-                }
-            }
-        }
+                self.config.interval
+            },
+        )
+        .await?;
+        Ok(())
     }
 
     /// One pass over every pool wallet. A wallet that cannot be read is logged and counted, and
