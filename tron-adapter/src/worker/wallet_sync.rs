@@ -229,7 +229,7 @@ impl WalletSync {
     /// the others are still synced; `Err` only when the wallets cannot be listed.
     pub async fn sync_once(&self) -> Result<SyncReport, Error> {
         let ids: Vec<String> = sqlx::query_scalar(
-            "SELECT DISTINCT aggregate_id FROM events WHERE aggregate_type = 'wallet' ORDER BY 1",
+            "SELECT aggregate_id FROM events WHERE aggregate_type = 'wallet' AND sequence = 1 ORDER BY 1",
         )
         .fetch_all(self.buses.pool())
         .await?;
