@@ -567,6 +567,31 @@ async fn tokens_and_roles() {
             None,
             &[Role::Bot, Role::Admin],
         ),
+        (
+            "GET",
+            "/v1/finance/balances?asset=TRX".into(),
+            None,
+            &[Role::Finance, Role::Auditor, Role::Admin],
+        ),
+        (
+            "GET",
+            "/v1/audit/log?after=0&limit=10".into(),
+            None,
+            &[Role::Auditor, Role::Admin],
+        ),
+        (
+            "GET",
+            "/v1/audit/aggregates/account/tg:4004".into(),
+            None,
+            &[Role::Auditor, Role::Admin],
+        ),
+        ("GET", "/v1/admin/tokens".into(), None, &[Role::Admin]),
+        (
+            "POST",
+            "/v1/admin/tokens/nope/revoke".into(),
+            None,
+            &[Role::Admin],
+        ),
     ];
     for role in Role::ALL {
         let token = api.token(role).await;
@@ -591,4 +616,62 @@ async fn tokens_and_roles() {
             }
         }
     }
+}
+
+#[tokio::test]
+async fn auditors_read_histories_and_admins_revoke_tokens() {
+    let api = Api::start().await;
+    let admin = api.token(Role::Admin).await;
+    let auditor = api.token(Role::Auditor).await;
+    let (status, _) = api
+        .send(
+            "POST",
+            "/v1/accounts",
+            Some(&admin),
+            Some(json!({"account_id": "tg:5005"}).to_string()),
+            &[("x-request-id", "req-5005")],
+        )
+        .await;
+    assert_eq!(status, 201);
+    let (status, history) = api
+        .get("/v1/audit/aggregates/account/tg:5005", &auditor)
+        .await;
+    assert_eq!(status, 200, "{history}");
+    assert_eq!(history["events"][0]["metadata"]["request_id"], "req-5005");
+    assert_eq!(history["events"][0]["metadata"]["actor_role"], "admin");
+    let (status, _) = api
+        .get("/v1/audit/aggregates/account/tg:none", &auditor)
+        .await;
+    assert_eq!(status, 404);
+
+    let victim = auth::issue(
+        &api.db.pool,
+        &api.keys,
+        "bot-v",
+        Role::Bot,
+        TimeDelta::hours(1),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        api.get("/v1/accounts/tg:5005/balances", &victim.token)
+            .await
+            .0,
+        200
+    );
+    let (status, list) = api.get("/v1/admin/tokens", &admin).await;
+    assert_eq!(status, 200);
+    assert!(
+        !list.to_string().contains(&victim.token),
+        "tokens are never shown"
+    );
+    let path = format!("/v1/admin/tokens/{}/revoke", victim.claims.jti);
+    let (status, body) = api.post(&path, &admin, json!({})).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        api.get("/v1/accounts/tg:5005/balances", &victim.token)
+            .await
+            .0,
+        401
+    );
 }

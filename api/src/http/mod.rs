@@ -88,7 +88,12 @@ pub fn router(state: AppState) -> Router {
         .route("/quotes", post(routes::quotes::quote))
         .route("/orders", post(routes::orders::place))
         .route("/orders/{id}", get(routes::orders::get))
-        .route("/orders/{id}/cancel", post(routes::orders::cancel));
+        .route("/orders/{id}/cancel", post(routes::orders::cancel))
+        .route("/finance/balances", get(routes::finance::balances))
+        .route("/audit/log", get(routes::audit::log))
+        .route("/audit/aggregates/{type}/{id}", get(routes::audit::history))
+        .route("/admin/tokens", get(routes::admin::tokens))
+        .route("/admin/tokens/{jti}/revoke", post(routes::admin::revoke));
     Router::new()
         .nest("/v1", v1)
         .route("/health/live", get(routes::health::live))

@@ -9,6 +9,9 @@ use super::{AppState, Caller};
 use engine::store::CommandMetadata;
 
 pub mod accounts;
+pub mod admin;
+pub mod audit;
+pub mod finance;
 pub mod health;
 pub mod orders;
 pub mod quotes;
