@@ -492,6 +492,14 @@ async fn run(
     for definition in deferred_indexes {
         sqlx::query(&definition).execute(&mut *conn).await?;
     }
+    // Statistics, so the live projector's first batches on the new tables plan index scans.
+    for p in projections {
+        for table in p.tables() {
+            sqlx::query(&format!("ANALYZE {}", Target::Shadow.table(table)))
+                .execute(&mut *conn)
+                .await?;
+        }
+    }
     // 4. Bring both copies to one position under the batch locks, then compare or swap.
     progress(Progress {
         events,

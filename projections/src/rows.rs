@@ -39,7 +39,8 @@ pub(crate) async fn load<R: ViewRow>(
     let key_cols = R::KEY.join(", ");
     let sql = if R::KEY.len() == 1 {
         format!(
-            "SELECT to_jsonb(t) FROM {table} t WHERE {key_cols} = ANY(SELECT jsonb_array_elements_text($1::jsonb))"
+            "SELECT to_jsonb(t) FROM {table} t \
+             WHERE {key_cols} = ANY(ARRAY(SELECT jsonb_array_elements_text($1::jsonb)))"
         )
     } else {
         format!(
@@ -376,6 +377,27 @@ pub(crate) fn unique<K: Ord>(mut keys: Vec<K>) -> Vec<K> {
 /// back compute the same figures.
 pub(crate) fn micros(t: DateTime<Utc>) -> DateTime<Utc> {
     t.trunc_subsecs(6)
+}
+
+/// The base58 form of an address, remembered (base58 with its double SHA-256 checksum costs
+/// more than the rest of applying an event, and a few wallets and receivers recur).
+pub(crate) fn base58(address: &engine::domain::TronAddress) -> String {
+    thread_local! {
+        static SEEN: std::cell::RefCell<HashMap<engine::domain::TronAddress, String>> =
+            std::cell::RefCell::new(HashMap::new());
+    }
+    SEEN.with(|seen| {
+        let mut seen = seen.borrow_mut();
+        if let Some(s) = seen.get(address) {
+            return s.clone();
+        }
+        if seen.len() >= 100_000 {
+            seen.clear();
+        }
+        let s = address.to_base58();
+        seen.insert(*address, s.clone());
+        s
+    })
 }
 
 /// A stored figure: amounts fit `bigint` by construction (`MAX_AMOUNT`); sun and energy are

@@ -236,7 +236,6 @@ impl Runtime {
                 config: self.config.clone(),
                 metrics: metrics.clone(),
                 shutdown: rx.clone(),
-                hint: None,
             };
             let span = tracing::info_span!("projector", worker = worker.name());
             tasks.push((worker.name(), tokio::spawn(job.run().instrument(span))));
@@ -302,8 +301,6 @@ struct WorkerTask {
     config: RuntimeConfig,
     metrics: Metrics,
     shutdown: watch::Receiver<bool>,
-    /// The checkpoint after this task's last batch (a hint for idle polls).
-    hint: Option<LogPosition>,
 }
 
 enum Owned {
@@ -413,7 +410,6 @@ impl WorkerTask {
 
     /// Runs batches until shutdown (Ok) or an error.
     async fn drive(&mut self, conn: &mut PgConnection) -> Result<(), Error> {
-        self.hint = None;
         let mut idle = self.config.idle_min;
         let mut last_applied = Instant::now();
         loop {
@@ -447,36 +443,11 @@ impl WorkerTask {
         }
     }
 
-    /// Whether anything follows `hint` below the horizon: one cheap statement outside a
-    /// transaction, so an idle poll costs one round trip. Only a hint: the batch itself reloads
-    /// the checkpoint inside its transaction (a rebuild may have moved it forward meanwhile).
-    async fn anything_after(
-        &self,
-        conn: &mut PgConnection,
-        hint: LogPosition,
-    ) -> Result<bool, Error> {
-        Ok(sqlx::query_scalar(
-            "SELECT EXISTS (SELECT 1 FROM events e \
-                WHERE (e.transaction_id, e.global_position) > ($1::text::xid8, $2) \
-                  AND e.transaction_id < pg_snapshot_xmin(pg_current_snapshot()))",
-        )
-        .bind(hint.transaction_id.to_string())
-        .bind(hint.global_position)
-        .fetch_one(conn)
-        .await?)
-    }
-
-    async fn one_batch(&mut self, conn: &mut PgConnection) -> Result<bool, Error> {
-        if let Some(hint) = self.hint {
-            if !self.anything_after(conn, hint).await? {
-                return Ok(false);
-            }
-        }
+    async fn one_batch(&self, conn: &mut PgConnection) -> Result<bool, Error> {
         let mut tx = conn.begin().await?;
         let result = self.worker.batch(&mut tx, self.config.batch_size).await?;
         if result.events == 0 {
             tx.commit().await?;
-            self.hint = Some(result.position);
             return Ok(false);
         }
         let span = tracing::Span::current();
@@ -495,7 +466,6 @@ impl WorkerTask {
             hook(info).await;
         }
         tx.commit().await?;
-        self.hint = Some(result.position);
         let committed = Instant::now();
         if let Some(hook) = &self.config.hooks.after_commit {
             hook(info, committed);

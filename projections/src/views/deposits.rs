@@ -13,7 +13,7 @@ use super::apply_error;
 use crate::error::Error;
 use crate::log::Event;
 use crate::projection::{Projection, Target};
-use crate::rows::{big, fetch, keep, micros, unique, RowCache, ViewRow};
+use crate::rows::{base58, big, fetch, keep, micros, unique, RowCache, ViewRow};
 
 pub const NAME: &str = "deposits";
 const TABLE: &str = "deposits";
@@ -124,8 +124,8 @@ impl Deposits {
                         amount: big(amount.units()),
                         txid: txid.to_string(),
                         log_index: log_index.map(i64::from),
-                        from_address: from.to_base58(),
-                        to_address: to.to_base58(),
+                        from_address: base58(from),
+                        to_address: base58(to),
                         block_number: big(*block_number),
                         status: "Detected".into(),
                         confirmed_block: None,

@@ -15,7 +15,7 @@ use super::apply_error;
 use crate::error::Error;
 use crate::log::Event;
 use crate::projection::{Projection, Target};
-use crate::rows::{big, fetch, keep, micros, unique, RowCache, ViewRow};
+use crate::rows::{base58, big, fetch, keep, micros, unique, RowCache, ViewRow};
 
 pub const NAME: &str = "orders";
 const TABLE: &str = "orders";
@@ -155,7 +155,7 @@ fn placed(order_id: &str, event: &OrderEvent, at: DateTime<Utc>) -> Option<Order
         order_id: order_id.to_string(),
         account_id: account_id.to_string(),
         status: "Placed".into(),
-        receiver: receiver.to_base58(),
+        receiver: base58(receiver),
         energy: big(*energy),
         duration: duration.as_str().into(),
         duration_hours: duration.hours() as i32,
@@ -241,7 +241,7 @@ fn fold(row: &mut OrderRow, event: &OrderEvent) {
             ..
         } => {
             row.delegation_attempts = *attempt as i32;
-            row.wallet = Some(wallet.to_base58());
+            row.wallet = Some(base58(wallet));
             row.delegate_sun = Some(big(*delegate_sun));
             row.delegation_requested_at = Some(micros(*at));
             row.delegation_signed_at = None;
@@ -277,7 +277,7 @@ fn fold(row: &mut OrderRow, event: &OrderEvent) {
             row.delegation_block = Some(big(*block_number));
             row.delegation_confirmed_at = Some(micros(*at));
             row.delegate_sun = Some(big(*delegate_sun));
-            row.wallet = Some(wallet.to_base58());
+            row.wallet = Some(base58(wallet));
             "DelegationConfirmed"
         }
         OrderActivated {

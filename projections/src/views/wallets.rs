@@ -20,7 +20,7 @@ use sqlx::PgConnection;
 use crate::error::Error;
 use crate::log::Event;
 use crate::projection::{Projection, Target};
-use crate::rows::{big, fetch, keep, micros, unique, RowCache, ViewRow};
+use crate::rows::{base58, big, fetch, keep, micros, unique, RowCache, ViewRow};
 
 pub const NAME: &str = "wallet_utilisation";
 const TABLE: &str = "wallet_utilisation";
@@ -129,21 +129,34 @@ impl WalletRow {
 
 /// The wallet row key of a wallet aggregate: its base58 address when the id is an address.
 fn wallet_key(aggregate_id: &str) -> String {
-    aggregate_id
-        .parse::<TronAddress>()
-        .map(|a| a.to_base58())
-        .unwrap_or_else(|_| aggregate_id.to_string())
+    thread_local! {
+        static SEEN: std::cell::RefCell<HashMap<String, String>> =
+            std::cell::RefCell::new(HashMap::new());
+    }
+    SEEN.with(|seen| {
+        if let Some(key) = seen.borrow().get(aggregate_id) {
+            return key.clone();
+        }
+        let key = aggregate_id
+            .parse::<TronAddress>()
+            .map(|a| base58(&a))
+            .unwrap_or_else(|_| aggregate_id.to_string());
+        let mut seen = seen.borrow_mut();
+        if seen.len() >= 10_000 {
+            seen.clear();
+        }
+        seen.insert(aggregate_id.to_string(), key.clone());
+        key
+    })
 }
 
 /// The wallet an event concerns, if any.
 fn wallet_of(event: &Event) -> Option<String> {
     match &event.event {
-        AnyEvent::Wallet(WalletEvent::WalletRegistered { address, .. }) => {
-            Some(address.to_base58())
-        }
+        AnyEvent::Wallet(WalletEvent::WalletRegistered { address, .. }) => Some(base58(address)),
         AnyEvent::Wallet(_) => Some(wallet_key(&event.aggregate_id)),
         AnyEvent::Order(OrderEvent::DelegationConfirmed { wallet, .. })
-        | AnyEvent::Order(OrderEvent::Reclaimed { wallet, .. }) => Some(wallet.to_base58()),
+        | AnyEvent::Order(OrderEvent::Reclaimed { wallet, .. }) => Some(base58(wallet)),
         _ => None,
     }
 }
