@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use api::http::auth::{self, Claims, Role};
+use api::http::ratelimit::{Limit, Limits, RateLimiter};
 use api::http::{AppState, Application, TokenKeys};
 use api::settings::Secret;
 use chrono::{TimeDelta, Utc};
@@ -17,6 +18,7 @@ use tron_adapter::vault::{KeyVault, Keyring, MasterKey};
 
 struct Api {
     base: String,
+    master: String,
     db: TestDb,
     keys: TokenKeys,
     sim: SimHandle,
@@ -26,14 +28,6 @@ struct Api {
 impl Api {
     async fn start() -> Self {
         let db = TestDb::new().await;
-        let vault = Arc::new(KeyVault::new(
-            db.pool.clone(),
-            Keyring::new(MasterKey::generate()),
-        ));
-        vault
-            .init_deposit_seed(&tron_adapter::bip32::DepositSeed::generate())
-            .await
-            .unwrap();
         let sim = Simulator::start(SimConfig {
             port: 0,
             block_interval: None,
@@ -42,30 +36,53 @@ impl Api {
         })
         .await
         .unwrap();
-        let node = NodeClient::new(NodeConfig::new(sim.base_url())).unwrap();
-        let policy = OrderPolicy {
-            prices: PriceTable::sample(),
-            ..OrderPolicy::default()
-        };
         let keys = TokenKeys::new(&Secret::new("test secret for the http api"));
-        let state = AppState::new(
+        let master = MasterKey::generate_hex().to_string();
+        KeyVault::new(
             db.pool.clone(),
-            Buses::new(db.pool.clone(), policy),
-            vault,
-            Some(node),
-            PriceTable::sample(),
-            keys.clone(),
-        );
-        let app = Application::build("127.0.0.1:0", state).await.unwrap();
-        let base = format!("http://127.0.0.1:{}", app.port());
-        tokio::spawn(app.run(std::future::pending()));
-        Self {
-            base,
+            Keyring::new(MasterKey::from_hex(&master).unwrap()),
+        )
+        .init_deposit_seed(&tron_adapter::bip32::DepositSeed::generate())
+        .await
+        .unwrap();
+        let mut api = Self {
+            base: String::new(),
+            master,
             db,
             keys,
             sim,
             http: reqwest::Client::new(),
+        };
+        api.base = api.serve(None).await;
+        api
+    }
+
+    /// Another API instance on the same database (and the same Redis, given a limiter).
+    async fn serve(&self, limiter: Option<RateLimiter>) -> String {
+        let vault = Arc::new(KeyVault::new(
+            self.db.pool.clone(),
+            Keyring::new(MasterKey::from_hex(&self.master).unwrap()),
+        ));
+        let node = NodeClient::new(NodeConfig::new(self.sim.base_url())).unwrap();
+        let policy = OrderPolicy {
+            prices: PriceTable::sample(),
+            ..OrderPolicy::default()
+        };
+        let mut state = AppState::new(
+            self.db.pool.clone(),
+            Buses::new(self.db.pool.clone(), policy),
+            vault,
+            Some(node),
+            PriceTable::sample(),
+            self.keys.clone(),
+        );
+        if let Some(l) = limiter {
+            state = state.with_rate_limiter(l);
         }
+        let app = Application::build("127.0.0.1:0", state).await.unwrap();
+        let base = format!("http://127.0.0.1:{}", app.port());
+        tokio::spawn(app.run(std::future::pending()));
+        base
     }
 
     async fn token(&self, role: Role) -> String {
@@ -673,5 +690,101 @@ async fn auditors_read_histories_and_admins_revoke_tokens() {
             .await
             .0,
         401
+    );
+}
+
+fn limits(burst: u32) -> Limits {
+    let slow = Limit {
+        burst,
+        per_second: 0.2,
+    };
+    Limits {
+        read: slow,
+        write: slow,
+    }
+}
+
+#[tokio::test]
+async fn two_instances_on_one_redis_share_a_subjects_rate_limit() {
+    let redis_url =
+        std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_string());
+    let api = Api::start().await;
+    let prefix = format!("test:{}:", uuid::Uuid::new_v4().simple());
+    let a = api
+        .serve(Some(
+            RateLimiter::new(&redis_url, limits(5), &prefix).unwrap(),
+        ))
+        .await;
+    let b = api
+        .serve(Some(
+            RateLimiter::new(&redis_url, limits(5), &prefix).unwrap(),
+        ))
+        .await;
+    let bot = api.token(Role::Bot).await;
+    let mut statuses = Vec::new();
+    for i in 0..8 {
+        let base = if i % 2 == 0 { &a } else { &b };
+        let r = api
+            .http
+            .get(format!("{base}/v1/accounts/tg:none/balances"))
+            .bearer_auth(&bot)
+            .send()
+            .await
+            .unwrap();
+        let status = r.status().as_u16();
+        if status == 429 {
+            let retry: u64 = r.headers()["retry-after"]
+                .to_str()
+                .unwrap()
+                .parse()
+                .unwrap();
+            assert!(retry >= 1);
+            let body: Value = serde_json::from_str(&r.text().await.unwrap()).unwrap();
+            assert_eq!(body["error"]["code"], "rate_limited");
+        }
+        statuses.push(status);
+    }
+    assert_eq!(
+        statuses,
+        vec![404, 404, 404, 404, 404, 429, 429, 429],
+        "five requests across both instances use up the shared burst (is Redis at {redis_url}?)"
+    );
+    // Another subject has its own bucket.
+    let other = api.token_for("bot-other", Role::Bot).await;
+    let r = api
+        .http
+        .get(format!("{a}/v1/accounts/tg:none/balances"))
+        .bearer_auth(&other)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 404);
+}
+
+#[tokio::test]
+async fn with_redis_unreachable_requests_are_let_through_and_counted() {
+    let api = Api::start().await;
+    let limiter = RateLimiter::new("redis://127.0.0.1:1", limits(1), "x:").unwrap();
+    let base = api.serve(Some(limiter)).await;
+    let bot = api.token(Role::Bot).await;
+    for _ in 0..3 {
+        let r = api
+            .http
+            .get(format!("{base}/v1/accounts/tg:none/balances"))
+            .bearer_auth(&bot)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 404);
+    }
+    let metrics = reqwest::get(format!("{base}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("trx_rate_limit_unavailable_total 3"),
+        "{metrics}"
     );
 }

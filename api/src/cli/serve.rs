@@ -95,6 +95,12 @@ pub fn state(
     node: Option<NodeClient>,
     prices: PriceTable,
 ) -> anyhow::Result<AppState> {
+    let limiter = crate::http::ratelimit::RateLimiter::new(
+        &settings.redis_url,
+        crate::http::ratelimit::Limits::default(),
+        "trx:",
+    )
+    .map_err(|e| anyhow::anyhow!("REDIS_URL: {e}"))?;
     Ok(AppState::new(
         pool.clone(),
         buses,
@@ -102,7 +108,8 @@ pub fn state(
         node,
         prices,
         TokenKeys::new(&jwt_secret(settings)?),
-    ))
+    )
+    .with_rate_limiter(limiter))
 }
 
 /// `trx-energy serve`: the API alone, beside engines run elsewhere (`run`, or its parts). Without

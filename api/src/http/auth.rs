@@ -252,11 +252,18 @@ impl FromRequestParts<AppState> for Caller {
             Some((subject, role, None))
                 if subject == claims.sub && role == claims.role.as_str() =>
             {
-                Ok(Caller {
+                let caller = Caller {
                     subject: claims.sub,
                     role: claims.role,
                     jti: claims.jti,
-                })
+                };
+                // Rate limits per subject, so that a bad token costs no bucket.
+                if let Some(limiter) = &state.limiter {
+                    limiter
+                        .check(&caller, parts.method != axum::http::Method::GET)
+                        .await?;
+                }
+                Ok(caller)
             }
             Some((_, _, Some(_))) => Err(ApiError::unauthorized("the token was revoked")),
             _ => Err(ApiError::unauthorized("the token is not known")),

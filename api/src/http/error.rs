@@ -18,6 +18,9 @@ pub enum ApiError {
         message: String,
         field: Option<String>,
     },
+    /// Over the caller's rate limit (429 with `Retry-After`).
+    #[error("rate limited")]
+    RateLimited { retry_after_secs: u64 },
     /// A failure of ours; its cause is logged under an opaque id, never sent.
     #[error("internal error: {0}")]
     Internal(String),
@@ -96,6 +99,7 @@ impl ApiError {
     pub fn status(&self) -> StatusCode {
         match self {
             ApiError::Client { status, .. } => *status,
+            ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -113,6 +117,15 @@ impl ApiError {
                     code,
                     message,
                     field: field.as_deref(),
+                    id: None,
+                },
+            })
+            .unwrap_or_default(),
+            ApiError::RateLimited { retry_after_secs } => serde_json::to_value(Body {
+                error: Inner {
+                    code: "rate_limited",
+                    message: &format!("too many requests; retry after {retry_after_secs} s"),
+                    field: None,
                     id: None,
                 },
             })
@@ -190,6 +203,11 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();
         let mut response = (status, axum::Json(self.body())).into_response();
+        if let ApiError::RateLimited { retry_after_secs } = &self {
+            if let Ok(v) = HeaderValue::from_str(&retry_after_secs.to_string()) {
+                response.headers_mut().insert(header::RETRY_AFTER, v);
+            }
+        }
         if status == StatusCode::UNAUTHORIZED {
             response
                 .headers_mut()

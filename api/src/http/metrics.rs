@@ -145,6 +145,20 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
         }
         Err(e) => tracing::warn!(error = %e, "metrics: orders by state unavailable"),
     }
+    if let Some(limiter) = &state.limiter {
+        let _ = writeln!(
+            out,
+            "# HELP trx_rate_limit_unavailable_total Requests let through because Redis was unreachable."
+        );
+        let _ = writeln!(out, "# TYPE trx_rate_limit_unavailable_total counter");
+        let _ = writeln!(
+            out,
+            "trx_rate_limit_unavailable_total {}",
+            limiter
+                .unavailable
+                .load(std::sync::atomic::Ordering::Relaxed)
+        );
+    }
     if let Some(gauges) = &state.wallet_gauges {
         out.push_str(&gauges.render_prometheus());
     }

@@ -25,6 +25,7 @@ pub mod error;
 pub mod extract;
 pub mod idempotency;
 pub mod metrics;
+pub mod ratelimit;
 pub mod routes;
 
 pub use auth::{Caller, Role, TokenKeys};
@@ -46,6 +47,8 @@ pub struct AppState {
     pub metrics: Arc<metrics::Metrics>,
     /// The pool wallets' gauges, when this process runs the wallet sync.
     pub wallet_gauges: Option<Arc<WalletGauges>>,
+    /// Rate limits in Redis; `None`: none.
+    pub limiter: Option<Arc<ratelimit::RateLimiter>>,
 }
 
 impl AppState {
@@ -66,7 +69,13 @@ impl AppState {
             keys: Arc::new(keys),
             metrics: Arc::default(),
             wallet_gauges: None,
+            limiter: None,
         }
+    }
+
+    pub fn with_rate_limiter(mut self, limiter: ratelimit::RateLimiter) -> Self {
+        self.limiter = Some(Arc::new(limiter));
+        self
     }
 
     pub fn with_wallet_gauges(mut self, gauges: Arc<WalletGauges>) -> Self {

@@ -1,0 +1,148 @@
+//! Rate limits per token subject and route class (`read` for GET, `write` for the rest), kept in
+//! Redis so that every API instance shares them: a token bucket updated atomically by one Lua
+//! script, timed by Redis's own clock. Over the limit: 429 `rate_limited` with `Retry-After`.
+//!
+//! When Redis is unreachable (or slower than [`REDIS_TIMEOUT`]) requests are let through — the
+//! limits protect capacity, and refusing every customer because Redis is down would be worse —
+//! with a warning in the log and `trx_rate_limit_unavailable_total` counting them.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use redis::aio::ConnectionManager;
+use tokio::sync::Mutex;
+
+use super::error::ApiError;
+use super::Caller;
+
+const REDIS_TIMEOUT: Duration = Duration::from_millis(250);
+
+const SCRIPT: &str = r#"
+local cap = tonumber(ARGV[1])
+local rate = tonumber(ARGV[2])
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local b = redis.call('HMGET', KEYS[1], 'tokens', 'ts')
+local tokens = tonumber(b[1])
+local ts = tonumber(b[2])
+if tokens == nil or ts == nil then
+  tokens = cap
+  ts = now
+end
+tokens = math.min(cap, tokens + math.max(0, now - ts) * rate / 1000)
+local allowed = 0
+local retry_ms = 0
+if tokens >= 1 then
+  tokens = tokens - 1
+  allowed = 1
+else
+  retry_ms = math.ceil((1 - tokens) * 1000 / rate)
+end
+redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'ts', tostring(now))
+redis.call('PEXPIRE', KEYS[1], math.ceil(cap * 1000 / rate) + 1000)
+return {allowed, retry_ms}
+"#;
+
+/// A bucket: at most `burst` requests at once, refilled at `per_second`.
+#[derive(Debug, Clone, Copy)]
+pub struct Limit {
+    pub burst: u32,
+    pub per_second: f64,
+}
+
+/// The limits of the two route classes.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub read: Limit,
+    pub write: Limit,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            read: Limit {
+                burst: 100,
+                per_second: 50.0,
+            },
+            write: Limit {
+                burst: 40,
+                per_second: 20.0,
+            },
+        }
+    }
+}
+
+pub struct RateLimiter {
+    client: redis::Client,
+    connection: Mutex<Option<ConnectionManager>>,
+    script: redis::Script,
+    limits: Limits,
+    /// Namespaces the keys (tests use their own).
+    prefix: String,
+    pub unavailable: AtomicU64,
+}
+
+impl RateLimiter {
+    /// A limiter on `redis_url`; connects on first use, and again after failures.
+    pub fn new(redis_url: &str, limits: Limits, prefix: &str) -> Result<Self, ApiError> {
+        Ok(Self {
+            client: redis::Client::open(redis_url).map_err(ApiError::internal)?,
+            connection: Mutex::new(None),
+            script: redis::Script::new(SCRIPT),
+            limits,
+            prefix: prefix.to_string(),
+            unavailable: AtomicU64::new(0),
+        })
+    }
+
+    async fn connection(&self) -> Option<ConnectionManager> {
+        let mut held = self.connection.lock().await;
+        if held.is_none() {
+            match tokio::time::timeout(REDIS_TIMEOUT, ConnectionManager::new(self.client.clone()))
+                .await
+            {
+                Ok(Ok(c)) => *held = Some(c),
+                Ok(Err(e)) => {
+                    tracing::warn!(error = %e, "rate limits: Redis unreachable; letting requests through")
+                }
+                Err(_) => {
+                    tracing::warn!("rate limits: Redis connect timed out; letting requests through")
+                }
+            }
+        }
+        held.clone()
+    }
+
+    /// Takes one token from the caller's bucket for the class, or refuses with 429.
+    pub async fn check(&self, caller: &Caller, write: bool) -> Result<(), ApiError> {
+        let (class, limit) = if write {
+            ("write", self.limits.write)
+        } else {
+            ("read", self.limits.read)
+        };
+        let Some(mut conn) = self.connection().await else {
+            self.unavailable.fetch_add(1, Ordering::Relaxed);
+            return Ok(());
+        };
+        let key = format!("{}rl:{}:{}", self.prefix, caller.subject, class);
+        let mut invocation = self.script.key(&key);
+        invocation.arg(limit.burst).arg(limit.per_second);
+        let call = invocation.invoke_async::<(i64, i64)>(&mut conn);
+        match tokio::time::timeout(REDIS_TIMEOUT, call).await {
+            Ok(Ok((1, _))) => Ok(()),
+            Ok(Ok((_, retry_ms))) => Err(ApiError::RateLimited {
+                retry_after_secs: u64::try_from(retry_ms.max(1)).unwrap_or(1).div_ceil(1000),
+            }),
+            Ok(Err(e)) => {
+                self.unavailable.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(error = %e, "rate limits: Redis failed; letting the request through");
+                Ok(())
+            }
+            Err(_) => {
+                self.unavailable.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!("rate limits: Redis timed out; letting the request through");
+                Ok(())
+            }
+        }
+    }
+}
