@@ -256,6 +256,7 @@ async fn open_quote_order_status_cancel_over_http() {
     assert_eq!(body["error"]["code"], "route_not_found");
     let (status, body) = api.get("/health/ready", &bot).await;
     assert_eq!(status, 200, "{body}");
+    assert_eq!(body["checks"]["node"], "ok");
     let metrics = reqwest::get(format!("{}/metrics", api.base))
         .await
         .unwrap()
@@ -787,4 +788,15 @@ async fn with_redis_unreachable_requests_are_let_through_and_counted() {
         metrics.contains("trx_rate_limit_unavailable_total 3"),
         "{metrics}"
     );
+    let ready: Value = serde_json::from_str(
+        &reqwest::get(format!("{base}/health/ready"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(ready["status"], "ok", "{ready}");
+    assert_eq!(ready["checks"]["redis"], "unavailable", "{ready}");
 }

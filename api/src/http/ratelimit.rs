@@ -113,6 +113,20 @@ impl RateLimiter {
         held.clone()
     }
 
+    /// Whether Redis answers a PING.
+    pub async fn ping(&self) -> bool {
+        let Some(mut conn) = self.connection().await else {
+            return false;
+        };
+        let answer: Result<String, _> =
+            tokio::time::timeout(REDIS_TIMEOUT, redis::cmd("PING").query_async(&mut conn))
+                .await
+                .unwrap_or_else(|_| {
+                    Err(redis::RedisError::from((redis::ErrorKind::Io, "timed out")))
+                });
+        answer.is_ok()
+    }
+
     /// Takes one token from the caller's bucket for the class, or refuses with 429.
     pub async fn check(&self, caller: &Caller, write: bool) -> Result<(), ApiError> {
         let (class, limit) = if write {
