@@ -244,9 +244,36 @@ async fn open_quote_order_status_cancel_over_http() {
     assert_eq!(status, 409, "{again}");
     assert_eq!(again["error"]["code"], "invalid_transition");
 
-    let (status, page) = api.get("/v1/accounts/tg:1001/orders?limit=10", &bot).await;
+    // The list and the finance pages come from the read models: with the projector running the
+    // order appears there, with its final state.
+    let projector =
+        api::cli::project::start(&api.db.pool, &api::cli::project::ProjectArgs::default()).unwrap();
+    let finance = api.token(Role::Finance).await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let (status, page) = api.get("/v1/accounts/tg:1001/orders?limit=10", &bot).await;
+        assert_eq!(status, 200, "{page}");
+        if page["orders"][0]["status"] == "Cancelled" {
+            assert_eq!(page["orders"][0]["order_id"], id.as_str());
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{page}");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let (status, page) = api
+        .get(
+            "/v1/finance/orders?state=Cancelled&account=tg:1001",
+            &finance,
+        )
+        .await;
     assert_eq!(status, 200, "{page}");
-    assert!(page["orders"].is_array());
+    assert_eq!(page["orders"][0]["order_id"], id.as_str());
+    let (status, page) = api
+        .get("/v1/finance/balances?account=tg:1001&asset=TRX", &finance)
+        .await;
+    assert_eq!(status, 200, "{page}");
+    assert!(page["balances"].is_array(), "{page}");
+    projector.shutdown().await.unwrap();
     let (status, _) = api.get("/v1/orders/ord_nope", &bot).await;
     assert_eq!(status, 404);
     let (status, _) = api.get("/v1/accounts/tg:none/balances", &bot).await;
@@ -588,6 +615,24 @@ async fn tokens_and_roles() {
         (
             "GET",
             "/v1/finance/balances?asset=TRX".into(),
+            None,
+            &[Role::Finance, Role::Auditor, Role::Admin],
+        ),
+        (
+            "GET",
+            "/v1/finance/orders?from=2020-01-01T00:00:00Z&state=Placed&asset=TRX&limit=5".into(),
+            None,
+            &[Role::Finance, Role::Auditor, Role::Admin],
+        ),
+        (
+            "GET",
+            "/v1/finance/deposits?account=tg:4004&to=2100-01-01T00:00:00Z".into(),
+            None,
+            &[Role::Finance, Role::Auditor, Role::Admin],
+        ),
+        (
+            "GET",
+            "/v1/finance/wallets".into(),
             None,
             &[Role::Finance, Role::Auditor, Role::Admin],
         ),

@@ -91,3 +91,224 @@ pub async fn balances(
         next_cursor,
     }))
 }
+
+/// A `(time, id)` cursor, opaque to clients.
+fn encode_cursor(at: DateTime<Utc>, id: &str) -> String {
+    hex::encode(format!("{}\u{0}{id}", at.timestamp_micros()))
+}
+
+fn decode_cursor(text: Option<&String>) -> Result<(Option<DateTime<Utc>>, String), ApiError> {
+    let bad = || {
+        ApiError::bad_request("invalid_cursor", "the cursor is not one this API gave")
+            .field("cursor")
+    };
+    let Some(text) = text else {
+        return Ok((None, String::new()));
+    };
+    let raw = String::from_utf8(hex::decode(text).map_err(|_| bad())?).map_err(|_| bad())?;
+    let (micros, id) = raw.split_once('\u{0}').ok_or_else(bad)?;
+    let at = micros
+        .parse::<i64>()
+        .ok()
+        .and_then(DateTime::from_timestamp_micros)
+        .ok_or_else(bad)?;
+    Ok((Some(at), id.to_string()))
+}
+
+fn time(
+    query: &HashMap<String, String>,
+    name: &'static str,
+) -> Result<Option<DateTime<Utc>>, ApiError> {
+    query
+        .get(name)
+        .map(|t| {
+            DateTime::parse_from_rfc3339(t)
+                .map(|d| d.with_timezone(&Utc))
+                .map_err(|_| {
+                    ApiError::bad_request("invalid_time", format!("{name} is an RFC 3339 time"))
+                        .field(name)
+                })
+        })
+        .transpose()
+}
+
+fn asset_filter(query: &HashMap<String, String>) -> Result<Option<&'static str>, ApiError> {
+    query
+        .get("asset")
+        .map(|a| {
+            a.parse::<Asset>()
+                .map(Asset::code)
+                .map_err(|e| ApiError::bad_request("unknown_asset", e.to_string()).field("asset"))
+        })
+        .transpose()
+}
+
+#[derive(Debug, Serialize, sqlx::FromRow)]
+pub struct FinanceOrder {
+    pub order_id: String,
+    pub account_id: String,
+    pub status: String,
+    pub receiver: String,
+    pub energy: i64,
+    pub duration: String,
+    pub asset: String,
+    pub price: i64,
+    pub amount_captured: Option<i64>,
+    pub amount_refunded: Option<i64>,
+    pub wallet: Option<String>,
+    pub delegation_txid: Option<String>,
+    pub reclaim_txid: Option<String>,
+    pub placed_at: DateTime<Utc>,
+    pub closed_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct FinanceOrderPage {
+    pub orders: Vec<FinanceOrder>,
+    pub next_cursor: Option<String>,
+}
+
+/// `GET /v1/finance/orders?from=&to=&state=&account=&asset=&limit=&cursor=`, by placement time.
+pub async fn orders(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(query): Query<HashMap<String, String>>,
+) -> Result<Json<FinanceOrderPage>, ApiError> {
+    caller.require(ROLES)?;
+    let limit = limit(&query, 1_000)?;
+    let (after_at, after_id) = decode_cursor(query.get("cursor"))?;
+    let mut rows: Vec<FinanceOrder> = sqlx::query_as(
+        "SELECT order_id, account_id, status, receiver, energy, duration, asset, price, \
+                amount_captured, amount_refunded, wallet, delegation_txid, reclaim_txid, \
+                placed_at, closed_at \
+         FROM orders \
+         WHERE ($1::timestamptz IS NULL OR placed_at >= $1) \
+           AND ($2::timestamptz IS NULL OR placed_at < $2) \
+           AND ($3::text IS NULL OR status = $3) \
+           AND ($4::text IS NULL OR account_id = $4) \
+           AND ($5::text IS NULL OR asset = $5) \
+           AND ($6::timestamptz IS NULL OR (placed_at, order_id) > ($6, $7)) \
+         ORDER BY placed_at, order_id LIMIT $8",
+    )
+    .bind(time(&query, "from")?)
+    .bind(time(&query, "to")?)
+    .bind(query.get("state"))
+    .bind(query.get("account"))
+    .bind(asset_filter(&query)?)
+    .bind(after_at)
+    .bind(after_id)
+    .bind(limit + 1)
+    .fetch_all(&state.pool)
+    .await?;
+    let next_cursor = if rows.len() as i64 > limit {
+        rows.truncate(limit as usize);
+        rows.last().map(|r| encode_cursor(r.placed_at, &r.order_id))
+    } else {
+        None
+    };
+    Ok(Json(FinanceOrderPage {
+        orders: rows,
+        next_cursor,
+    }))
+}
+
+#[derive(Debug, Serialize, sqlx::FromRow)]
+pub struct FinanceDeposit {
+    pub deposit_id: String,
+    pub account_id: String,
+    pub asset: String,
+    pub amount: i64,
+    pub txid: String,
+    pub from_address: String,
+    pub to_address: String,
+    pub block_number: i64,
+    pub status: String,
+    pub detected_at: DateTime<Utc>,
+    pub credited_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct FinanceDepositPage {
+    pub deposits: Vec<FinanceDeposit>,
+    pub next_cursor: Option<String>,
+}
+
+/// `GET /v1/finance/deposits?from=&to=&state=&account=&asset=&limit=&cursor=`, by detection time.
+pub async fn deposits(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(query): Query<HashMap<String, String>>,
+) -> Result<Json<FinanceDepositPage>, ApiError> {
+    caller.require(ROLES)?;
+    let limit = limit(&query, 1_000)?;
+    let (after_at, after_id) = decode_cursor(query.get("cursor"))?;
+    let mut rows: Vec<FinanceDeposit> = sqlx::query_as(
+        "SELECT deposit_id, account_id, asset, amount, txid, from_address, to_address, \
+                block_number, status, detected_at, credited_at \
+         FROM deposits \
+         WHERE ($1::timestamptz IS NULL OR detected_at >= $1) \
+           AND ($2::timestamptz IS NULL OR detected_at < $2) \
+           AND ($3::text IS NULL OR status = $3) \
+           AND ($4::text IS NULL OR account_id = $4) \
+           AND ($5::text IS NULL OR asset = $5) \
+           AND ($6::timestamptz IS NULL OR (detected_at, deposit_id) > ($6, $7)) \
+         ORDER BY detected_at, deposit_id LIMIT $8",
+    )
+    .bind(time(&query, "from")?)
+    .bind(time(&query, "to")?)
+    .bind(query.get("state"))
+    .bind(query.get("account"))
+    .bind(asset_filter(&query)?)
+    .bind(after_at)
+    .bind(after_id)
+    .bind(limit + 1)
+    .fetch_all(&state.pool)
+    .await?;
+    let next_cursor = if rows.len() as i64 > limit {
+        rows.truncate(limit as usize);
+        rows.last()
+            .map(|r| encode_cursor(r.detected_at, &r.deposit_id))
+    } else {
+        None
+    };
+    Ok(Json(FinanceDepositPage {
+        deposits: rows,
+        next_cursor,
+    }))
+}
+
+#[derive(Debug, Serialize, sqlx::FromRow)]
+pub struct WalletRow {
+    pub wallet: String,
+    pub enabled: bool,
+    pub staked_sun: i64,
+    pub delegatable_sun: i64,
+    pub reserved_sun: i64,
+    pub free_sun: i64,
+    pub delegated_sun: i64,
+    pub active_delegations: i32,
+    pub delegations_total: i64,
+    pub alerts: Vec<String>,
+    pub observed_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Wallets {
+    pub wallets: Vec<WalletRow>,
+}
+
+/// `GET /v1/finance/wallets`: each pool wallet's stake, reserved, delegated and free capacity.
+pub async fn wallets(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Json<Wallets>, ApiError> {
+    caller.require(ROLES)?;
+    let wallets = sqlx::query_as(
+        "SELECT wallet, enabled, staked_sun, delegatable_sun, reserved_sun, free_sun, \
+                delegated_sun, active_delegations, delegations_total, alerts, observed_at \
+         FROM wallet_utilisation ORDER BY wallet",
+    )
+    .fetch_all(&state.pool)
+    .await?;
+    Ok(Json(Wallets { wallets }))
+}
