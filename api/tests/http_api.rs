@@ -273,6 +273,20 @@ async fn open_quote_order_status_cancel_over_http() {
         .await;
     assert_eq!(status, 200, "{page}");
     assert!(page["balances"].is_array(), "{page}");
+    let metrics = reqwest::get(format!("{}/metrics", api.base))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("trx_orders{state=\"Cancelled\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("trx_reader_lag_positions{reader="),
+        "{metrics}"
+    );
     projector.shutdown().await.unwrap();
     let (status, _) = api.get("/v1/orders/ord_nope", &bot).await;
     assert_eq!(status, 404);

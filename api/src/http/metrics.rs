@@ -1,5 +1,5 @@
 //! `/metrics` in the Prometheus text format: HTTP requests by route, method and status with a
-//! latency histogram, orders by state (from the `orders` read model), and the pool wallets'
+//! latency histogram, orders by state (from the `orders` read model), each log reader's lag, and the pool wallets'
 //! gauges when the process runs the wallet sync.
 
 use std::collections::BTreeMap;
@@ -144,6 +144,28 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
             }
         }
         Err(e) => tracing::warn!(error = %e, "metrics: orders by state unavailable"),
+    }
+    let lag: Result<Vec<(String, i64)>, sqlx::Error> = sqlx::query_as(
+        "SELECT reader, greatest(0, coalesce((SELECT max(global_position) FROM events), 0) - last_pos) \
+         FROM reader_checkpoints ORDER BY reader",
+    )
+    .fetch_all(&state.pool)
+    .await;
+    match lag {
+        Ok(rows) => {
+            let _ = writeln!(
+                out,
+                "# HELP trx_reader_lag_positions Log positions between the newest event and each reader's checkpoint (projections, process managers)."
+            );
+            let _ = writeln!(out, "# TYPE trx_reader_lag_positions gauge");
+            for (reader, behind) in rows {
+                let _ = writeln!(
+                    out,
+                    "trx_reader_lag_positions{{reader=\"{reader}\"}} {behind}"
+                );
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "metrics: reader lag unavailable"),
     }
     if let Some(limiter) = &state.limiter {
         let _ = writeln!(
