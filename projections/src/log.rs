@@ -52,9 +52,12 @@ type Row = (
 
 impl Reader {
     pub fn new() -> Self {
-        Self {
-            upcasters: upcasters(),
-        }
+        Self::with_upcasters(upcasters())
+    }
+
+    /// With another upcaster chain (tests).
+    pub fn with_upcasters(upcasters: Vec<Box<dyn EventUpcaster>>) -> Self {
+        Self { upcasters }
     }
 
     /// Up to `limit` events after `after`, below the transaction horizon, in log order.
@@ -145,5 +148,58 @@ fn decode_any(aggregate_type: &str, source: Source<'_>) -> Result<AnyEvent, Stri
         parse(source).map(AnyEvent::Wallet)
     } else {
         Err(format!("unknown aggregate type {aggregate_type:?}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use engine::domain::AccountEvent;
+    use engine::store::upcast::payload_upcaster;
+
+    fn row(version: &str, payload: &str) -> Row {
+        (
+            7,
+            "1234".into(),
+            "account".into(),
+            "tg:1".into(),
+            3,
+            "FundsReleased".into(),
+            version.into(),
+            payload.into(),
+            Utc::now(),
+        )
+    }
+
+    /// A 1.0 `FundsReleased` without its `reason` (as if the field came later).
+    const OLD: &str = r#"{"FundsReleased":{"order_id":"o-1","asset":"TRX","amount":5,"available_after":5,"reserved_after":0}}"#;
+
+    #[test]
+    fn an_old_event_version_is_read_through_the_upcasters_and_refused_without_them() {
+        fn add_reason(mut v: serde_json::Value) -> serde_json::Value {
+            if let Some(inner) = v.get_mut("FundsReleased").and_then(|x| x.as_object_mut()) {
+                inner.insert("reason".into(), "unspecified".into());
+            }
+            v
+        }
+        let reader =
+            Reader::with_upcasters(vec![payload_upcaster("FundsReleased", "1.1", add_reason)]);
+        let event = reader.decode(row("1.0", OLD)).unwrap();
+        assert!(matches!(
+            event.event,
+            AnyEvent::Account(AccountEvent::FundsReleased { ref reason, .. }) if reason == "unspecified"
+        ));
+        assert_eq!(event.position, LogPosition::new(1234, 7));
+        assert!(Reader::with_upcasters(Vec::new())
+            .decode(row("1.0", OLD))
+            .is_err());
+    }
+
+    #[test]
+    fn an_event_of_an_unknown_aggregate_type_is_an_error_not_skipped() {
+        let mut r = row("1.0", "{}");
+        r.2 = "mystery".into();
+        let err = Reader::new().decode(r).unwrap_err();
+        assert!(err.to_string().contains("unknown aggregate type"), "{err}");
     }
 }

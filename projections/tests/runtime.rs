@@ -274,3 +274,56 @@ async fn of_two_runtimes_exactly_one_applies_and_the_other_takes_over_when_it_st
     b.shutdown().await.unwrap();
     assert_views_equal_a_rebuild(&db.pool).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_event_a_projection_cannot_read_stops_it_at_that_event_without_skipping() {
+    let db = TestDb::new().await;
+    let ctx = Ctx::new("stop", 3, 1);
+    insert_all(&db.pool, &simulate(&ctx, 9, 10)).await;
+    sqlx::query(
+        "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata) \
+         VALUES ('account', 'acct-stop-0', 1000, 'FundsCredited', '1.0', '{\"FundsCredited\":{\"amount\":-5}}', '{}')",
+    )
+    .execute(&db.pool)
+    .await
+    .unwrap();
+    let bad: i64 = sqlx::query_scalar("SELECT max(global_position) FROM events")
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
+    sqlx::query(
+        "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata) \
+         VALUES ('account', 'acct-after', 1, 'AccountOpened', '1.0', \
+                 '{\"AccountOpened\":{\"account_id\":\"acct-after\",\"opened_at\":\"2026-03-01T00:00:00Z\"}}', '{}')",
+    )
+    .execute(&db.pool)
+    .await
+    .unwrap();
+    let mut handle = Runtime::all(db.pool.clone(), config()).spawn();
+    let (worker, error) = handle.wait_any_failure().await;
+    assert!(
+        error.to_string().contains("FundsCredited"),
+        "{worker}: {error}"
+    );
+    let status = handle.metrics.worker(worker).unwrap();
+    assert!(matches!(status.state, WorkerState::Failed(_)), "{status:?}");
+    handle.abort();
+    // Its checkpoint stopped just before the bad event; nothing after it was applied.
+    let mut conn = db.connect().await;
+    let at = engine::log::load_checkpoint(&mut conn, &status.reader)
+        .await
+        .unwrap();
+    let before: i64 = sqlx::query_scalar(
+        "SELECT global_position FROM events WHERE (transaction_id, global_position) < \
+         (SELECT transaction_id, global_position FROM events WHERE global_position = $1) \
+         ORDER BY events.transaction_id DESC, events.global_position DESC LIMIT 1",
+    )
+    .bind(bad)
+    .fetch_one(&db.pool)
+    .await
+    .unwrap();
+    assert!(
+        at.global_position <= before,
+        "{at} is not past the bad event"
+    );
+}
