@@ -48,12 +48,20 @@ impl PrivateCluster {
             )?;
         }
         if let Some(port) = running_port(&pgdata) {
-            if pg_ready(&bin_dir, port) {
-                return Ok(Self {
-                    data_dir,
-                    bin_dir,
-                    port,
-                });
+            // A server claims the directory: it may still be starting (or shutting down), so
+            // give it a while to answer before deciding it is gone.
+            for _ in 0..30 {
+                if pg_ready(&bin_dir, port) {
+                    return Ok(Self {
+                        data_dir,
+                        bin_dir,
+                        port,
+                    });
+                }
+                if !pgdata.join("postmaster.pid").exists() {
+                    break;
+                }
+                std::thread::sleep(std::time::Duration::from_secs(1));
             }
         }
         let port = free_port()?;
