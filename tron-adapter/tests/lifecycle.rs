@@ -104,6 +104,7 @@ impl World {
         let allocator = Arc::new(Allocator::new(buses.clone(), client.clone(), params));
         let config = ChainWorkerConfig {
             tick: Duration::from_millis(10),
+            confirm_poll: Duration::from_millis(10),
             ..ChainWorkerConfig::default()
         };
         let worker = ChainWorker::new(buses.clone(), client.clone(), vault.clone(), config);
@@ -154,6 +155,7 @@ impl World {
         ));
         let config = ChainWorkerConfig {
             tick: Duration::from_millis(10),
+            confirm_poll: Duration::from_millis(10),
             ..ChainWorkerConfig::default()
         };
         self.worker = ChainWorker::new(
@@ -636,6 +638,7 @@ async fn a_standby_chain_worker_takes_over_the_wallet_when_the_owner_stops() {
     let w = World::new(&[100_000], true).await;
     let config = ChainWorkerConfig {
         tick: Duration::from_millis(10),
+        confirm_poll: Duration::from_millis(10),
         wallet_refresh: Duration::from_millis(50),
         ..ChainWorkerConfig::default()
     };

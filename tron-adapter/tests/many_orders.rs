@@ -132,6 +132,7 @@ async fn two_hundred_orders_with_faults_all_end_settled_with_money_conserved_and
         vault.clone(),
         ChainWorkerConfig {
             tick: Duration::from_millis(10),
+            confirm_poll: Duration::from_millis(10),
             wallet_refresh: Duration::from_millis(200),
             ..ChainWorkerConfig::default()
         },

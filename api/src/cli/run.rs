@@ -140,7 +140,7 @@ impl System {
             buses.clone(),
             node.clone(),
             vault.clone(),
-            ChainWorkerConfig::default(),
+            chain_worker_config(settings, simulator.is_some()),
         );
         let r = rx.clone();
         tasks.spawn(async move { ("chain-worker", worker.run(r).await.map_err(Into::into)) });
@@ -348,6 +348,15 @@ async fn register_wallets(buses: &Buses, wallets: &[TronAddress]) -> anyhow::Res
             .map_err(|e| anyhow!("register pool wallet {id}: {e}"))?;
     }
     Ok(())
+}
+
+/// The chain workers look at a waiting transaction about once a block.
+fn chain_worker_config(settings: &Settings, simulated: bool) -> ChainWorkerConfig {
+    let mut config = ChainWorkerConfig::default();
+    if simulated {
+        config.confirm_poll = Duration::from_millis(settings.sim_block_time_ms.clamp(10, 1_000));
+    }
+    config
 }
 
 pub(crate) fn prices(settings: &Settings) -> anyhow::Result<PriceTable> {

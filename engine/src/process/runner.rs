@@ -90,7 +90,7 @@ impl Default for RunnerConfig {
             idle_min: Duration::from_millis(5),
             idle_max: Duration::from_millis(250),
             standby_retry: Duration::from_secs(1),
-            concurrency: 16,
+            concurrency: 64,
         }
     }
 }
@@ -245,7 +245,7 @@ pub async fn drain<R: Reactor>(pool: &PgPool, reactor: &Arc<R>) -> Result<usize,
     let mut conn = connect(pool).await?;
     let mut total = 0;
     loop {
-        match run_batch(reactor, &reader, &mut conn, 500, 16).await? {
+        match run_batch(reactor, &reader, &mut conn, 500, 64).await? {
             0 => return Ok(total),
             n => total += n,
         }
@@ -280,25 +280,33 @@ async fn react_partitioned<R: Reactor>(
         });
         partitions[i].push(event);
     }
+    // At most `concurrency` partitions at once, each starting as soon as a slot frees up.
+    let slots = tokio::sync::Semaphore::new(concurrency);
+    let results = futures::future::join_all(
+        partitions
+            .iter()
+            .map(|events| react_in_order(&slots, reactor, events)),
+    )
+    .await;
     let mut all = Effects::default();
-    for group in partitions.chunks(concurrency) {
-        let results =
-            futures::future::join_all(group.iter().map(|events| react_in_order(reactor, events)))
-                .await;
-        for r in results {
-            let e = r?;
-            all.schedule.extend(e.schedule);
-            all.unschedule.extend(e.unschedule);
-            all.chain_tasks.extend(e.chain_tasks);
-        }
+    for r in results {
+        let e = r?;
+        all.schedule.extend(e.schedule);
+        all.unschedule.extend(e.unschedule);
+        all.chain_tasks.extend(e.chain_tasks);
     }
     Ok(all)
 }
 
 async fn react_in_order<R: Reactor>(
+    slots: &tokio::sync::Semaphore,
     reactor: &Arc<R>,
     events: &[&TypedEvent],
 ) -> Result<Effects, Error> {
+    let _slot = slots
+        .acquire()
+        .await
+        .map_err(|e| Error::BatchFailed(e.to_string()))?;
     let mut effects = Effects::default();
     for event in events {
         reactor.react(event, &mut effects).await?;

@@ -47,6 +47,8 @@ pub struct ChainWorkerConfig {
     pub wallet_refresh: Duration,
     /// Orders of one wallet driven at once.
     pub concurrency: usize,
+    /// How soon an order that is waiting for the chain is looked at again.
+    pub confirm_poll: Duration,
 }
 
 impl Default for ChainWorkerConfig {
@@ -56,6 +58,7 @@ impl Default for ChainWorkerConfig {
             expiry_margin_ms: 6_000,
             wallet_refresh: Duration::from_secs(2),
             concurrency: 16,
+            confirm_poll: Duration::from_millis(1_000),
         }
     }
 }
@@ -179,10 +182,14 @@ impl ChainWorker {
                 let span = tracing::info_span!("chain_task", order_id = %order_id, %wallet);
                 match self.drive(order_id).instrument(span).await {
                     Ok(()) => {
+                        // Whatever the order waits for now (inclusion, solidity) takes at least
+                        // a block: look again after `confirm_poll`, so new tasks never queue
+                        // behind thousands of transactions waiting to be confirmed.
+                        let next = Instant::now() + self.config.confirm_poll;
                         self.backoff
                             .lock()
                             .unwrap_or_else(|p| p.into_inner())
-                            .remove(order_id);
+                            .insert(order_id.clone(), (0, next));
                     }
                     Err(e) => {
                         tracing::warn!(order_id = %order_id, error = %e, "chain step failed; will retry");
