@@ -20,12 +20,17 @@ fn trx_energy(db: &TestDb) -> Command {
     cmd
 }
 
-/// A `trx-energy project` process, killed when dropped (also when an assertion fails).
-struct Projector(Child);
+/// A `trx-energy project` process, killed when dropped (also when an assertion fails). Its
+/// warnings go to a file, so a failed assertion can show why a process stopped.
+struct Projector(Child, std::path::PathBuf);
 
 impl Projector {
     fn id(&self) -> u32 {
         self.0.id()
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.1).unwrap_or_default()
     }
 
     fn kill(&mut self) {
@@ -40,24 +45,37 @@ impl Drop for Projector {
     }
 }
 
-fn spawn_projector(db: &TestDb) -> Projector {
+fn spawn_projector(db: &TestDb, n: u32) -> Projector {
+    let log = std::env::temp_dir().join(format!("{}-projector-{n}.log", db.name));
+    let stderr = std::fs::File::create(&log).expect("create the projector's log file");
     Projector(
         trx_energy(db)
             .arg("project")
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(stderr)
             .spawn()
             .expect("start trx-energy project"),
+        log,
     )
 }
 
-/// Which process (by its pid in `application_name`) holds each worker's ownership lock.
+/// Which process (by its pid in `application_name`) holds each worker's ownership lock. Only
+/// the session locks that make a process a worker's owner count, not the per-batch transaction
+/// locks a running worker takes and drops all the time.
 async fn owners(pool: &PgPool) -> Vec<String> {
+    let mut lock_names: Vec<String> = projections::projection::names()
+        .into_iter()
+        .map(|n| format!("projection:{n}"))
+        .collect();
+    lock_names.push("audit-sequencer".to_string());
     sqlx::query_scalar(
         "SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid \
          WHERE l.locktype = 'advisory' AND l.granted AND a.datname = current_database() \
+           AND l.objsubid = 2 \
+           AND l.objid IN (SELECT hashtext(n)::oid FROM unnest($1::text[]) AS n) \
            AND a.application_name LIKE 'trx-energy projector pid %' ORDER BY 1",
     )
+    .bind(&lock_names)
     .fetch_all(pool)
     .await
     .unwrap()
@@ -97,11 +115,11 @@ async fn of_two_project_processes_one_applies_and_the_other_takes_over_when_it_i
     let mut conn = db.connect().await;
     insert_commits(&mut conn, thirds[0]).await.unwrap();
 
-    let mut first = spawn_projector(&db);
+    let mut first = spawn_projector(&db, 1);
     wait_caught_up(&db.pool, &all_readers(), Duration::from_secs(60))
         .await
         .unwrap();
-    let mut second = spawn_projector(&db);
+    let mut second = spawn_projector(&db, 2);
     // The second process is up (its connections try the locks) but owns nothing.
     let second_pid = second.id();
     wait_for("the second process to connect", || async {
@@ -114,8 +132,11 @@ async fn of_two_project_processes_one_applies_and_the_other_takes_over_when_it_i
         .unwrap();
     assert!(
         all_owned_by(&owners(&db.pool).await, first.id()),
-        "{:?}",
-        owners(&db.pool).await
+        "owners {:?}; first (pid {}) logged:\n{}\nsecond (pid {second_pid}) logged:\n{}",
+        owners(&db.pool).await,
+        first.id(),
+        first.log(),
+        second.log()
     );
 
     // The owner dies; the standby takes every worker over and applies the rest.
