@@ -499,6 +499,70 @@ async fn a_delegation_the_node_refuses_is_retried_on_another_wallet() {
     );
 }
 
+async fn task_rows(w: &World) -> Vec<(String, String)> {
+    sqlx::query_as("SELECT order_id, wallet FROM chain_tasks ORDER BY order_id")
+        .fetch_all(&w.db.pool)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn the_allocator_hands_the_task_to_the_wallet_and_stale_task_rows_sign_nothing() {
+    let w = World::new(&[200_000, 100_000], true).await;
+    let (chosen, other) = (w.wallets[0], w.wallets[1]);
+    w.place("o-13").await;
+    // Only the allocator runs after the order flow made the order paid: the task is open on
+    // the chosen wallet before the order flow has read `DelegationRequested`.
+    for _ in 0..3 {
+        drain(&w.db.pool, &w.flow).await.unwrap();
+    }
+    assert_eq!(w.status("o-13").await, OrderStatus::Paid);
+    drain(&w.db.pool, &w.allocator).await.unwrap();
+    assert_eq!(w.status("o-13").await, OrderStatus::DelegationRequested);
+    assert_eq!(
+        task_rows(&w).await,
+        vec![("o-13".to_string(), chosen.to_base58())]
+    );
+
+    // A row pointing at a wallet the order does not use (as a lagging order flow may leave
+    // it): that wallet's worker signs nothing and drops the row.
+    sqlx::query("UPDATE chain_tasks SET wallet = $1, opened_at = now() WHERE order_id = 'o-13'")
+        .bind(other.to_base58())
+        .execute(&w.db.pool)
+        .await
+        .unwrap();
+    assert_eq!(w.worker.pass(&other).await.unwrap(), 1);
+    assert_eq!(w.count("o-13", "DelegationSigned").await, 0);
+    assert_eq!(task_rows(&w).await, vec![]);
+    assert_eq!(w.lent(&other).await, 0);
+
+    // The order flow catches up and opens it on the right wallet, which signs it.
+    drain(&w.db.pool, &w.flow).await.unwrap();
+    assert_eq!(
+        task_rows(&w).await,
+        vec![("o-13".to_string(), chosen.to_base58())]
+    );
+    w.pump_until("the order is active", || async {
+        w.status("o-13").await == OrderStatus::Active
+    })
+    .await;
+    assert_eq!(w.count("o-13", "DelegationSigned").await, 1);
+
+    // A row for an order with no chain work left is dropped by the wallet's worker.
+    sqlx::query(
+        "INSERT INTO chain_tasks (order_id, wallet, phase) VALUES ('o-13', $1, 'delegate') \
+         ON CONFLICT (order_id) DO UPDATE SET wallet = EXCLUDED.wallet, opened_at = now()",
+    )
+    .bind(chosen.to_base58())
+    .execute(&w.db.pool)
+    .await
+    .unwrap();
+    tokio::time::sleep(Duration::from_millis(20)).await; // past the worker's confirm_poll
+    w.worker.pass(&chosen).await.unwrap();
+    assert_eq!(task_rows(&w).await, vec![]);
+    assert_eq!(w.count("o-13", "DelegationSigned").await, 1);
+}
+
 #[tokio::test]
 async fn a_customer_cancelling_before_delegation_gets_the_money_back_and_nothing_is_lent() {
     let w = World::new(&[100_000], true).await;

@@ -50,18 +50,7 @@ pub async fn apply(conn: &mut PgConnection, effects: &Effects) -> Result<(), Err
                 order_id,
                 wallet,
                 phase,
-            } => {
-                sqlx::query(
-                    "INSERT INTO chain_tasks (order_id, wallet, phase) VALUES ($1, $2, $3) \
-                     ON CONFLICT (order_id) DO UPDATE \
-                       SET wallet = EXCLUDED.wallet, phase = EXCLUDED.phase, opened_at = now()",
-                )
-                .bind(order_id)
-                .bind(wallet)
-                .bind(phase)
-                .execute(&mut *conn)
-                .await?;
-            }
+            } => open_chain_task(&mut *conn, order_id, wallet, phase).await?,
             ChainTaskChange::Close { order_id } => {
                 sqlx::query("DELETE FROM chain_tasks WHERE order_id = $1")
                     .bind(order_id)
@@ -152,4 +141,30 @@ pub async fn run_scheduler(
         },
     )
     .await
+}
+
+/// Opens (or moves) the chain task of `order_id`: its `phase` is now due on `wallet`. Besides
+/// the batch effects above, the wallet allocator calls it right after a delegation request is
+/// accepted, so the wallet's worker starts without waiting for the order flow to read the event
+/// (the order flow opens the same row again later; the upsert makes that harmless).
+pub async fn open_chain_task<'c, E>(
+    conn: E,
+    order_id: &str,
+    wallet: &str,
+    phase: &str,
+) -> Result<(), Error>
+where
+    E: sqlx::PgExecutor<'c>,
+{
+    sqlx::query(
+        "INSERT INTO chain_tasks (order_id, wallet, phase) VALUES ($1, $2, $3) \
+         ON CONFLICT (order_id) DO UPDATE \
+           SET wallet = EXCLUDED.wallet, phase = EXCLUDED.phase, opened_at = now()",
+    )
+    .bind(order_id)
+    .bind(wallet)
+    .bind(phase)
+    .execute(conn)
+    .await?;
+    Ok(())
 }

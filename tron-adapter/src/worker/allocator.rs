@@ -15,6 +15,8 @@ use engine::domain::order::{Order, OrderCommand, OrderEvent, OrderStatus};
 use engine::domain::wallet::WalletCommand;
 use engine::domain::{OrderId, TronAddress};
 use engine::log::{AnyEvent, TypedEvent};
+use engine::process::order_flow::DELEGATE;
+use engine::process::scheduler::open_chain_task;
 use engine::process::{Buses, Cause, Effects, Reactor};
 use tracing::Instrument;
 
@@ -134,6 +136,9 @@ impl Allocator {
                     .execute(&wallet_id, free, cause.meta("release-capacity"))
                     .await?;
             } else {
+                // Hand the task to the wallet's worker now rather than when the order flow reads
+                // the event: one pass over the global log less between payment and broadcast.
+                open_chain_task(self.buses.pool(), id, &wallet_id, DELEGATE).await?;
                 tracing::info!(wallet = %wallet_id, delegate_sun = sun, "delegation requested");
             }
             return Ok(());

@@ -54,13 +54,22 @@ pub struct ChainWorkerConfig {
 impl Default for ChainWorkerConfig {
     fn default() -> Self {
         Self {
-            tick: Duration::from_millis(200),
+            tick: Duration::from_millis(25),
             expiry_margin_ms: 6_000,
             wallet_refresh: Duration::from_secs(2),
             concurrency: 16,
             confirm_poll: Duration::from_millis(1_000),
         }
     }
+}
+
+/// What driving a task found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Drive {
+    /// The order's chain step was taken; it waits for the chain (or a retry) now.
+    Waiting,
+    /// The order has no chain work on this wallet: the task row is stale.
+    NothingHere,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -169,19 +178,19 @@ impl ChainWorker {
 
     /// Drives every open task of `wallet` once; returns how many there were.
     pub async fn pass(&self, wallet: &TronAddress) -> Result<usize, Error> {
-        let orders: Vec<String> = sqlx::query_scalar(
-            "SELECT order_id FROM chain_tasks WHERE wallet = $1 ORDER BY opened_at",
+        let tasks: Vec<(String, chrono::DateTime<Utc>)> = sqlx::query_as(
+            "SELECT order_id, opened_at FROM chain_tasks WHERE wallet = $1 ORDER BY opened_at",
         )
         .bind(wallet.to_base58())
         .fetch_all(self.buses.pool())
         .await?;
         // Orders are independent: drive several at once (the node's pool and each order's
         // state keep them apart).
-        futures::stream::iter(orders.iter().filter(|o| self.due(o)))
-            .for_each_concurrent(self.config.concurrency, |order_id| async move {
+        futures::stream::iter(tasks.iter().filter(|(o, _)| self.due(o)))
+            .for_each_concurrent(self.config.concurrency, |(order_id, opened_at)| async move {
                 let span = tracing::info_span!("chain_task", order_id = %order_id, %wallet);
-                match self.drive(order_id).instrument(span).await {
-                    Ok(()) => {
+                match self.drive(order_id, wallet).instrument(span).await {
+                    Ok(Drive::Waiting) => {
                         // Whatever the order waits for now (inclusion, solidity) takes at least
                         // a block: look again after `confirm_poll`, so new tasks never queue
                         // behind thousands of transactions waiting to be confirmed.
@@ -191,6 +200,11 @@ impl ChainWorker {
                             .unwrap_or_else(|p| p.into_inner())
                             .insert(order_id.clone(), (0, next));
                     }
+                    Ok(Drive::NothingHere) => {
+                        if let Err(e) = self.drop_task(order_id, wallet, *opened_at).await {
+                            tracing::warn!(order_id = %order_id, error = %e, "cannot drop a finished task");
+                        }
+                    }
                     Err(e) => {
                         tracing::warn!(order_id = %order_id, error = %e, "chain step failed; will retry");
                         self.delay(order_id);
@@ -198,7 +212,31 @@ impl ChainWorker {
                 }
             })
             .await;
-        Ok(orders.len())
+        Ok(tasks.len())
+    }
+
+    /// Deletes a task row that has no chain work for `wallet`, unless it was opened again (or
+    /// moved) since it was read: a task can be opened ahead of the order flow (by the allocator)
+    /// and be finished before the order flow closes it.
+    async fn drop_task(
+        &self,
+        order_id: &str,
+        wallet: &TronAddress,
+        opened_at: chrono::DateTime<Utc>,
+    ) -> Result<(), Error> {
+        sqlx::query(
+            "DELETE FROM chain_tasks WHERE order_id = $1 AND wallet = $2 AND opened_at = $3",
+        )
+        .bind(order_id)
+        .bind(wallet.to_base58())
+        .bind(opened_at)
+        .execute(self.buses.pool())
+        .await?;
+        self.backoff
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(order_id);
+        Ok(())
     }
 
     fn due(&self, order_id: &str) -> bool {
@@ -217,26 +255,32 @@ impl ChainWorker {
         entry.1 = Instant::now() + Duration::from_millis(ms);
     }
 
-    /// Advances one order by one protocol step (or several, when nothing needs waiting for).
-    pub async fn drive(&self, order_id: &str) -> Result<(), Error> {
+    /// Advances one order by one protocol step (or several, when nothing needs waiting for),
+    /// if it has chain work on `wallet`: a task row can outlive its work (a retry moved the
+    /// order to another wallet, or the order went on before the order flow closed the row).
+    pub async fn drive(&self, order_id: &str, wallet: &TronAddress) -> Result<Drive, Error> {
         let (order, _) = self.buses.order.load(order_id).await?;
         let phase = match order.status() {
             OrderStatus::DelegationRequested | OrderStatus::DelegationSigned => Phase::Delegate,
             OrderStatus::ReclaimRequested | OrderStatus::ReclaimSigned => Phase::Reclaim,
-            _ => return Ok(()),
+            _ => return Ok(Drive::NothingHere),
         };
+        if order.delegation().map(|d| d.wallet) != Some(*wallet) {
+            return Ok(Drive::NothingHere);
+        }
         let needs_signing = matches!(
             order.status(),
             OrderStatus::DelegationRequested | OrderStatus::ReclaimRequested
         );
         if !needs_signing {
-            return self.push(order_id, &order, phase).await;
+            self.push(order_id, &order, phase).await?;
+            return Ok(Drive::Waiting);
         }
         if let Some((txid, transaction)) = self.sign(order_id, &order, phase).await? {
             // Broadcast at once: the record is written, so a crash from here on only repeats it.
             self.broadcast(order_id, phase, &txid, &transaction).await?;
         }
-        Ok(())
+        Ok(Drive::Waiting)
     }
 
     /// Step 1: build, sign and record (write-ahead). Returns the recorded transaction, if the
