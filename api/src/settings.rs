@@ -82,6 +82,9 @@ pub struct Settings {
     /// The HS256 key of the API's bearer tokens (`TRX_JWT_SECRET`). Unset without
     /// `TRON_NODE_URL`: a development secret kept in the data directory.
     pub jwt_secret: Option<Secret>,
+    /// `/health/ready` fails when a projection's oldest unapplied event is older than this many
+    /// seconds (`TRX_READY_MAX_LAG_SECS`).
+    pub ready_max_lag_secs: u64,
 }
 
 impl Default for Settings {
@@ -107,6 +110,7 @@ impl Default for Settings {
             sim_pool_stake_trx: 1_000_000,
             http_addr: "127.0.0.1:8080".into(),
             jwt_secret: None,
+            ready_max_lag_secs: 30,
         }
     }
 }
@@ -147,6 +151,7 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ("TRX_SIM_POOL_STAKE_TRX", "sim_pool_stake_trx"),
     ("TRX_HTTP_ADDR", "http_addr"),
     ("TRX_JWT_SECRET", "jwt_secret"),
+    ("TRX_READY_MAX_LAG_SECS", "ready_max_lag_secs"),
 ];
 
 /// Parses a whole-number variable, naming it when it is not one.
@@ -243,6 +248,9 @@ impl Settings {
         }
         if let Some(v) = get("TRX_SIM_POOL_STAKE_TRX") {
             settings.sim_pool_stake_trx = number("TRX_SIM_POOL_STAKE_TRX", &v)?;
+        }
+        if let Some(v) = get("TRX_READY_MAX_LAG_SECS") {
+            settings.ready_max_lag_secs = number("TRX_READY_MAX_LAG_SECS", &v)?;
         }
         if let Some(v) = get("TRX_HTTP_ADDR") {
             settings.http_addr = v;

@@ -59,6 +59,15 @@ impl Api {
 
     /// Another API instance on the same database (and the same Redis, given a limiter).
     async fn serve(&self, limiter: Option<RateLimiter>) -> String {
+        self.serve_with(limiter, api::http::DEFAULT_READY_MAX_LAG)
+            .await
+    }
+
+    async fn serve_with(
+        &self,
+        limiter: Option<RateLimiter>,
+        ready_max_lag: std::time::Duration,
+    ) -> String {
         let vault = Arc::new(KeyVault::new(
             self.db.pool.clone(),
             Keyring::new(MasterKey::from_hex(&self.master).unwrap()),
@@ -79,6 +88,7 @@ impl Api {
         if let Some(l) = limiter {
             state = state.with_rate_limiter(l);
         }
+        state = state.with_ready_max_lag(ready_max_lag);
         let app = Application::build("127.0.0.1:0", state).await.unwrap();
         let base = format!("http://127.0.0.1:{}", app.port());
         tokio::spawn(app.run(std::future::pending()));
@@ -662,6 +672,54 @@ async fn tokens_and_roles() {
             None,
             &[Role::Auditor, Role::Admin],
         ),
+        (
+            "GET",
+            "/v1/finance/daily?from=2026-01-01&to=2026-01-31&asset=TRX".into(),
+            None,
+            &[Role::Finance, Role::Auditor, Role::Admin],
+        ),
+        (
+            "GET",
+            "/v1/audit/aggregates/account/tg:4004/state?position=1000000".into(),
+            None,
+            &[Role::Auditor, Role::Admin],
+        ),
+        (
+            "POST",
+            "/v1/audit/verifications".into(),
+            None,
+            &[Role::Auditor, Role::Admin],
+        ),
+        (
+            "GET",
+            "/v1/audit/verifications/latest".into(),
+            None,
+            &[Role::Auditor, Role::Admin],
+        ),
+        (
+            "POST",
+            "/v1/admin/wallets".into(),
+            Some(json!({"private_key": "not a key", "reason": "matrix"})),
+            &[Role::Admin],
+        ),
+        (
+            "POST",
+            format!("/v1/admin/wallets/{customer}/disable"),
+            Some(json!({"reason": "matrix"})),
+            &[Role::Admin],
+        ),
+        (
+            "POST",
+            format!("/v1/admin/wallets/{customer}/enable"),
+            Some(json!({"reason": "matrix"})),
+            &[Role::Admin],
+        ),
+        (
+            "POST",
+            "/v1/admin/accounts/tg:4004/adjustments".into(),
+            Some(json!({"asset": "TRX", "delta": 1, "reason": "matrix"})),
+            &[Role::Admin],
+        ),
         ("GET", "/v1/admin/tokens".into(), None, &[Role::Admin]),
         (
             "POST",
@@ -858,4 +916,421 @@ async fn with_redis_unreachable_requests_are_let_through_and_counted() {
     .unwrap();
     assert_eq!(ready["status"], "ok", "{ready}");
     assert_eq!(ready["checks"]["redis"], "unavailable", "{ready}");
+}
+
+async fn catch_up_projections(api: &Api) {
+    let projector =
+        api::cli::project::start(&api.db.pool, &api::cli::project::ProjectArgs::default()).unwrap();
+    projections::testing::wait_caught_up(
+        &api.db.pool,
+        &projections::testing::all_readers(),
+        std::time::Duration::from_secs(30),
+    )
+    .await
+    .unwrap();
+    projector.shutdown().await.unwrap();
+}
+
+/// The metadata of an aggregate's events of one type, in order.
+async fn metadata_of(api: &Api, aggregate_id: &str, event_type: &str) -> Vec<Value> {
+    sqlx::query_scalar(
+        "SELECT metadata::jsonb FROM events WHERE aggregate_id = $1 AND event_type = $2 \
+         ORDER BY sequence",
+    )
+    .bind(aggregate_id)
+    .bind(event_type)
+    .fetch_all(&api.db.pool)
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn admins_register_disable_and_enable_wallets_as_events_with_actor_and_reason() {
+    let api = Api::start().await;
+    let admin = api.token(Role::Admin).await;
+    let key = tron_adapter::PrivateKey::generate();
+    let key_hex = hex::encode(key.to_bytes().as_slice());
+    let address = key.address().to_base58();
+
+    // Bad input is refused naming the field, and writes nothing.
+    let before = api.events().await;
+    for (body, field) in [
+        (
+            json!({"private_key": "abc", "reason": "new pool"}),
+            "private_key",
+        ),
+        (json!({"private_key": key_hex, "reason": "  "}), "reason"),
+        (json!({"private_key": key_hex}), "reason"),
+        (
+            json!({"private_key": key_hex, "reason": "x", "extra": 1}),
+            "extra",
+        ),
+    ] {
+        let (status, answer) = api.post("/v1/admin/wallets", &admin, body).await;
+        assert!([400, 422].contains(&status), "{answer}");
+        assert_eq!(answer["error"]["field"], field, "{answer}");
+        assert!(!answer.to_string().contains(&key_hex));
+    }
+    assert_eq!(api.events().await, before);
+
+    let (status, wallet) = api
+        .post(
+            "/v1/admin/wallets",
+            &admin,
+            json!({"private_key": key_hex, "reason": "second pool wallet"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{wallet}");
+    assert_eq!(wallet["address"], address.as_str());
+    assert_eq!(wallet["enabled"], true);
+    assert!(
+        !wallet.to_string().contains(&key_hex),
+        "the key is never returned"
+    );
+    // The key is in the vault, sealed: the vault gives it back, the table does not show it.
+    let vault = KeyVault::new(
+        api.db.pool.clone(),
+        Keyring::new(MasterKey::from_hex(&api.master).unwrap()),
+    );
+    let stored = vault.wallet_key(&key.address()).await.unwrap();
+    assert_eq!(stored.address(), key.address());
+    let everything: String =
+        sqlx::query_scalar("SELECT string_agg(payload::text || metadata::text, ' ') FROM events")
+            .fetch_one(&api.db.pool)
+            .await
+            .unwrap();
+    assert!(!everything.contains(&key_hex), "no key material in events");
+    let meta = metadata_of(&api, &address, "WalletRegistered").await;
+    assert_eq!(meta[0]["actor_subject"], "admin-1");
+    assert_eq!(meta[0]["actor_role"], "admin");
+    assert_eq!(meta[0]["reason"], "second pool wallet");
+
+    let (status, again) = api
+        .post(
+            "/v1/admin/wallets",
+            &admin,
+            json!({"private_key": key_hex, "reason": "twice"}),
+        )
+        .await;
+    assert_eq!(status, 409, "{again}");
+    assert_eq!(again["error"]["code"], "wallet_already_registered");
+
+    let disable = format!("/v1/admin/wallets/{address}/disable");
+    let enable = format!("/v1/admin/wallets/{address}/enable");
+    let (status, body) = api
+        .post(&disable, &admin, json!({"reason": "key rotation"}))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["enabled"], false);
+    let (status, body) = api.post(&disable, &admin, json!({"reason": "again"})).await;
+    assert_eq!(status, 409, "{body}");
+    let (status, body) = api
+        .post(&enable, &admin, json!({"reason": "rotation done"}))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["enabled"], true);
+    let disabled = metadata_of(&api, &address, "WalletDisabled").await;
+    assert_eq!(disabled[0]["reason"], "key rotation");
+    assert_eq!(disabled[0]["actor_subject"], "admin-1");
+    let enabled = metadata_of(&api, &address, "WalletEnabled").await;
+    assert_eq!(enabled[0]["reason"], "rotation done");
+
+    let unknown = fresh_address();
+    let (status, body) = api
+        .post(
+            &format!("/v1/admin/wallets/{unknown}/disable"),
+            &admin,
+            json!({"reason": "x"}),
+        )
+        .await;
+    assert_eq!(status, 404, "{body}");
+    let (status, body) = api
+        .post(
+            "/v1/admin/wallets/Tnot-an-address/disable",
+            &admin,
+            json!({"reason": "x"}),
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["error"]["field"], "address");
+}
+
+#[tokio::test]
+async fn admin_balance_adjustments_need_a_reason_and_never_overdraw() {
+    let api = Api::start().await;
+    let admin = api.token(Role::Admin).await;
+    let (status, _) = api
+        .post("/v1/accounts", &admin, json!({"account_id": "tg:7007"}))
+        .await;
+    assert_eq!(status, 201);
+    let path = "/v1/admin/accounts/tg:7007/adjustments";
+    let (status, body) = api
+        .post(
+            path,
+            &admin,
+            json!({"asset": "TRX", "delta": 5_000_000, "reason": "goodwill credit"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["balances"][0]["asset"], "TRX");
+    assert_eq!(body["balances"][0]["available"], 5_000_000);
+    assert_eq!(body["balances"][0]["adjusted_in"], 5_000_000);
+
+    let before = api.events().await;
+    for (body, field) in [
+        (json!({"asset": "TRX", "delta": 0, "reason": "x"}), "delta"),
+        (json!({"asset": "BTC", "delta": 1, "reason": "x"}), "asset"),
+        (json!({"asset": "TRX", "delta": 1, "reason": ""}), "reason"),
+        (
+            json!({"asset": "TRX", "delta": "1", "reason": "x"}),
+            "delta",
+        ),
+        (
+            json!({"asset": "TRX", "delta": 9_223_372_036_854_775_808u64, "reason": "x"}),
+            "delta",
+        ),
+    ] {
+        let (status, answer) = api.post(path, &admin, body).await;
+        assert!([400, 422].contains(&status), "{answer}");
+        assert_eq!(answer["error"]["field"], field, "{answer}");
+    }
+    let (status, answer) = api
+        .post(
+            path,
+            &admin,
+            json!({"asset": "TRX", "delta": -5_000_001, "reason": "too much"}),
+        )
+        .await;
+    assert_eq!(status, 422, "{answer}");
+    assert_eq!(answer["error"]["code"], "adjustment_below_zero");
+    assert_eq!(api.events().await, before, "nothing written");
+    let (status, _) = api
+        .post(
+            "/v1/admin/accounts/tg:none/adjustments",
+            &admin,
+            json!({"asset": "TRX", "delta": 1, "reason": "x"}),
+        )
+        .await;
+    assert_eq!(status, 404);
+
+    let meta = metadata_of(&api, "tg:7007", "BalanceAdjusted").await;
+    assert_eq!(meta.len(), 1);
+    assert_eq!(meta[0]["reason"], "goodwill credit");
+    assert_eq!(meta[0]["actor_subject"], "admin-1");
+}
+
+/// Waits for the latest verification to finish; returns it.
+async fn verification_done(api: &Api, auditor: &str) -> Value {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let (status, body) = api.get("/v1/audit/verifications/latest", auditor).await;
+        assert_eq!(status, 200, "{body}");
+        if body["status"] != "running" {
+            return body;
+        }
+        assert!(std::time::Instant::now() < deadline, "{body}");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn auditors_read_state_as_of_a_position_or_time_and_run_chain_verifications() {
+    let api = Api::start().await;
+    let admin = api.token(Role::Admin).await;
+    let auditor = api.token(Role::Auditor).await;
+    api.post("/v1/accounts", &admin, json!({"account_id": "tg:8008"}))
+        .await;
+    let adjust = "/v1/admin/accounts/tg:8008/adjustments";
+    for delta in [3_000_000, -1_000_000] {
+        let (status, body) = api
+            .post(
+                adjust,
+                &admin,
+                json!({"asset": "TRX", "delta": delta, "reason": "audit test"}),
+            )
+            .await;
+        assert_eq!(status, 201, "{body}");
+    }
+    let (_, history) = api
+        .get("/v1/audit/aggregates/account/tg:8008", &auditor)
+        .await;
+    let positions: Vec<i64> = history["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["global_position"].as_i64().unwrap())
+        .collect();
+    assert_eq!(positions.len(), 3);
+
+    let state = "/v1/audit/aggregates/account/tg:8008/state";
+    let mut seen = Vec::new();
+    for (i, p) in positions.iter().enumerate() {
+        let (status, report) = api.get(&format!("{state}?position={p}"), &auditor).await;
+        assert_eq!(status, 200, "{report}");
+        assert_eq!(report["version"], i as i64 + 1);
+        assert_eq!(report["last_global_position"], *p);
+        seen.push(report["state"].clone());
+    }
+    assert_ne!(seen[1], seen[2], "each event changes the state");
+    assert!(seen[1].to_string().contains("3000000"), "{}", seen[1]);
+    assert!(seen[2].to_string().contains("2000000"), "{}", seen[2]);
+    let (status, now) = api.get(state, &auditor).await;
+    assert_eq!(status, 200);
+    assert_eq!(now["state"], seen[2]);
+    let (status, _) = api
+        .get(&format!("{state}?at=2000-01-01T00:00:00Z"), &auditor)
+        .await;
+    assert_eq!(status, 404, "nothing existed then");
+    let (status, report) = api
+        .get(&format!("{state}?at=2100-01-01T00:00:00Z"), &auditor)
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(report["version"], 3);
+    for bad in [
+        "?position=-1",
+        "?position=x",
+        "?at=yesterday",
+        "?at=2100-01-01T00:00:00Z&position=1",
+    ] {
+        let (status, body) = api.get(&format!("{state}{bad}"), &auditor).await;
+        assert_eq!(status, 400, "{bad}: {body}");
+        assert!(body["error"]["field"].is_string(), "{body}");
+    }
+
+    // Verifications: none yet; one over the sequenced log is ok; after tampering it fails.
+    let latest = "/v1/audit/verifications/latest";
+    assert_eq!(api.get(latest, &auditor).await.0, 404);
+    catch_up_projections(&api).await;
+    let (status, started) = api
+        .post("/v1/audit/verifications", &auditor, json!({}))
+        .await;
+    assert_eq!(status, 202, "{started}");
+    assert_eq!(started["requested_by"], "auditor-1");
+    let done = verification_done(&api, &auditor).await;
+    assert_eq!(done["id"], started["id"]);
+    assert_eq!(done["status"], "ok", "{done}");
+    assert_eq!(done["events"], api.events().await);
+
+    let mut tamper = api.db.connect().await;
+    sqlx::query("SET session_replication_role = replica")
+        .execute(&mut tamper)
+        .await
+        .unwrap();
+    sqlx::query(
+        "UPDATE events SET payload = jsonb_set(payload::jsonb, '{BalanceAdjusted,delta}', \
+                '9000000')::json \
+         WHERE global_position = $1",
+    )
+    .bind(positions[1])
+    .execute(&mut tamper)
+    .await
+    .unwrap();
+    let (status, _) = api
+        .post("/v1/audit/verifications", &auditor, json!({}))
+        .await;
+    assert_eq!(status, 202);
+    let done = verification_done(&api, &auditor).await;
+    assert_eq!(done["status"], "failed", "{done}");
+    let problems = done["problems"].as_array().unwrap();
+    assert!(
+        problems
+            .iter()
+            .any(|p| p["kind"] == "altered" && p["global_position"] == positions[1]),
+        "{done}"
+    );
+}
+
+#[tokio::test]
+async fn the_daily_report_comes_as_json_or_csv_and_readiness_watches_projection_lag() {
+    let api = Api::start().await;
+    let admin = api.token(Role::Admin).await;
+    let finance = api.token(Role::Finance).await;
+    api.post("/v1/accounts", &admin, json!({"account_id": "tg:9009"}))
+        .await;
+    api.post(
+        "/v1/admin/accounts/tg:9009/adjustments",
+        &admin,
+        json!({"asset": "TRX", "delta": 7_000_000, "reason": "report test"}),
+    )
+    .await;
+
+    // Nothing has projected these events: with a 1 s bound, readiness fails once they are older.
+    let strict = api
+        .serve_with(None, std::time::Duration::from_secs(1))
+        .await;
+    tokio::time::sleep(std::time::Duration::from_millis(1_300)).await;
+    let ready = reqwest::get(format!("{strict}/health/ready"))
+        .await
+        .unwrap();
+    assert_eq!(ready.status().as_u16(), 503);
+    let body: Value = serde_json::from_str(&ready.text().await.unwrap()).unwrap();
+    assert_eq!(
+        body["checks"]["projections"]["status"], "unavailable",
+        "{body}"
+    );
+    assert!(
+        body["checks"]["projections"]["lag_seconds"]
+            .as_f64()
+            .unwrap()
+            >= 1.0
+    );
+
+    catch_up_projections(&api).await;
+    let ready = reqwest::get(format!("{strict}/health/ready"))
+        .await
+        .unwrap();
+    let body: Value = serde_json::from_str(&ready.text().await.unwrap()).unwrap();
+    assert_eq!(body["checks"]["projections"]["status"], "ok", "{body}");
+    assert_eq!(body["checks"]["projections"]["lag_seconds"], 0.0);
+
+    let today = Utc::now().date_naive().to_string();
+    let path = format!("/v1/finance/daily?from={today}&to={today}");
+    let (status, report) = api.get(&path, &finance).await;
+    assert_eq!(status, 200, "{report}");
+    let days = report["days"].as_array().unwrap();
+    assert_eq!(days.len(), 1, "{report}");
+    assert_eq!(days[0]["day"], today.as_str());
+    assert_eq!(days[0]["asset"], "TRX");
+    assert_eq!(days[0]["adjustments_in"], 7_000_000);
+    let (status, usdt) = api.get(&format!("{path}&asset=USDT"), &finance).await;
+    assert_eq!(status, 200);
+    assert_eq!(usdt["days"], json!([]));
+
+    let csv = api
+        .http
+        .get(format!("{}{path}", api.base))
+        .bearer_auth(&finance)
+        .header("accept", "text/csv")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(csv.status().as_u16(), 200);
+    assert!(csv.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/csv"));
+    let text = csv.text().await.unwrap();
+    let lines: Vec<&str> = text.split("\r\n").filter(|l| !l.is_empty()).collect();
+    assert_eq!(lines.len(), 2, "{text}");
+    let header: Vec<&str> = lines[0].split(',').collect();
+    let row: Vec<&str> = lines[1].split(',').collect();
+    assert_eq!(header.len(), row.len());
+    let cell = |name: &str| row[header.iter().position(|h| *h == name).unwrap()];
+    assert_eq!(cell("day"), today);
+    assert_eq!(cell("asset"), "TRX");
+    assert_eq!(cell("adjustments_in"), "7000000");
+
+    for (query, field) in [
+        ("to=2026-01-01".to_string(), "from"),
+        ("from=2026-01-02&to=2026-01-01".to_string(), "to"),
+        ("from=2026-13-01&to=2026-01-01".to_string(), "from"),
+        ("from=2020-01-01&to=2026-01-01".to_string(), "to"),
+        (format!("from={today}&to={today}&asset=BTC"), "asset"),
+    ] {
+        let (status, body) = api
+            .get(&format!("/v1/finance/daily?{query}"), &finance)
+            .await;
+        assert_eq!(status, 400, "{query}: {body}");
+        assert_eq!(body["error"]["field"], field, "{query}: {body}");
+    }
 }

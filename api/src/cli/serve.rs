@@ -109,7 +109,8 @@ pub fn state(
         prices,
         TokenKeys::new(&jwt_secret(settings)?),
     )
-    .with_rate_limiter(limiter))
+    .with_rate_limiter(limiter)
+    .with_ready_max_lag(std::time::Duration::from_secs(settings.ready_max_lag_secs)))
 }
 
 /// `trx-energy serve`: the API alone, beside engines run elsewhere (`run`, or its parts). Without

@@ -34,6 +34,9 @@ pub use error::ApiError;
 /// The largest request body accepted (413 above it).
 pub const BODY_LIMIT: usize = 64 * 1024;
 
+/// Readiness's default bound on projection lag.
+pub const DEFAULT_READY_MAX_LAG: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// What every handler can reach.
 #[derive(Clone)]
 pub struct AppState {
@@ -49,6 +52,8 @@ pub struct AppState {
     pub wallet_gauges: Option<Arc<WalletGauges>>,
     /// Rate limits in Redis; `None`: none.
     pub limiter: Option<Arc<ratelimit::RateLimiter>>,
+    /// Readiness fails when a projection's oldest unapplied event is older than this.
+    pub ready_max_lag: std::time::Duration,
 }
 
 impl AppState {
@@ -70,11 +75,17 @@ impl AppState {
             metrics: Arc::default(),
             wallet_gauges: None,
             limiter: None,
+            ready_max_lag: DEFAULT_READY_MAX_LAG,
         }
     }
 
     pub fn with_rate_limiter(mut self, limiter: ratelimit::RateLimiter) -> Self {
         self.limiter = Some(Arc::new(limiter));
+        self
+    }
+
+    pub fn with_ready_max_lag(mut self, lag: std::time::Duration) -> Self {
+        self.ready_max_lag = lag;
         self
     }
 
@@ -102,10 +113,33 @@ pub fn router(state: AppState) -> Router {
         .route("/finance/orders", get(routes::finance::orders))
         .route("/finance/deposits", get(routes::finance::deposits))
         .route("/finance/wallets", get(routes::finance::wallets))
+        .route("/finance/daily", get(routes::daily::report))
         .route("/audit/log", get(routes::audit::log))
         .route("/audit/aggregates/{type}/{id}", get(routes::audit::history))
+        .route(
+            "/audit/aggregates/{type}/{id}/state",
+            get(routes::audit::state_at),
+        )
+        .route("/audit/verifications", post(routes::verifications::start))
+        .route(
+            "/audit/verifications/latest",
+            get(routes::verifications::latest),
+        )
         .route("/admin/tokens", get(routes::admin::tokens))
-        .route("/admin/tokens/{jti}/revoke", post(routes::admin::revoke));
+        .route("/admin/tokens/{jti}/revoke", post(routes::admin::revoke))
+        .route("/admin/wallets", post(routes::wallets::register))
+        .route(
+            "/admin/wallets/{address}/disable",
+            post(routes::wallets::disable),
+        )
+        .route(
+            "/admin/wallets/{address}/enable",
+            post(routes::wallets::enable),
+        )
+        .route(
+            "/admin/accounts/{id}/adjustments",
+            post(routes::adjustments::adjust),
+        );
     Router::new()
         .nest("/v1", v1)
         .route("/health/live", get(routes::health::live))

@@ -295,7 +295,8 @@ where
             .clone()
     }
 
-    fn services(&self) -> Arc<A::Services> {
+    /// The services the aggregate decides with now.
+    pub fn services(&self) -> Arc<A::Services> {
         self.services
             .read()
             .unwrap_or_else(|p| p.into_inner())

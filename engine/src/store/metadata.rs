@@ -39,6 +39,8 @@ pub struct CommandMetadata {
     pub causation_id: Uuid,
     pub actor: Actor,
     pub request_id: Option<String>,
+    /// Why a person did this (admin actions); stored on the events beside the actor.
+    pub reason: Option<String>,
 }
 
 pub const KEY_COMMAND_ID: &str = "command_id";
@@ -47,6 +49,7 @@ pub const KEY_CAUSATION_ID: &str = "causation_id";
 pub const KEY_ACTOR_SUBJECT: &str = "actor_subject";
 pub const KEY_ACTOR_ROLE: &str = "actor_role";
 pub const KEY_REQUEST_ID: &str = "request_id";
+pub const KEY_REASON: &str = "reason";
 
 impl CommandMetadata {
     /// A root command: a new id that is also its own correlation and causation.
@@ -58,6 +61,7 @@ impl CommandMetadata {
             causation_id: id,
             actor,
             request_id: None,
+            reason: None,
         }
     }
 
@@ -69,6 +73,7 @@ impl CommandMetadata {
             causation_id: command_id,
             actor,
             request_id: None,
+            reason: None,
         }
     }
 
@@ -87,11 +92,17 @@ impl CommandMetadata {
             causation_id,
             actor,
             request_id: None,
+            reason: None,
         }
     }
 
     pub fn with_request_id(mut self, request_id: impl Into<String>) -> Self {
         self.request_id = Some(request_id.into());
+        self
+    }
+
+    pub fn with_reason(mut self, reason: impl Into<String>) -> Self {
+        self.reason = Some(reason.into());
         self
     }
 
@@ -106,6 +117,9 @@ impl CommandMetadata {
         if let Some(r) = &self.request_id {
             m.insert(KEY_REQUEST_ID.into(), r.clone());
         }
+        if let Some(r) = &self.reason {
+            m.insert(KEY_REASON.into(), r.clone());
+        }
         m
     }
 
@@ -118,6 +132,7 @@ impl CommandMetadata {
             causation_id: uuid(KEY_CAUSATION_ID)?,
             actor: Actor::new(m.get(KEY_ACTOR_SUBJECT)?, m.get(KEY_ACTOR_ROLE)?),
             request_id: m.get(KEY_REQUEST_ID).cloned(),
+            reason: m.get(KEY_REASON).cloned(),
         })
     }
 }

@@ -175,10 +175,13 @@ impl Allocator {
         sun: u64,
     ) -> Result<Vec<TronAddress>, crate::Error> {
         let failed = order.failed_wallets();
+        let policy = self.buses.order.services();
         let mut held = Vec::new();
         let mut open = Vec::new();
         for (address, wallet) in pool_wallets(&self.buses).await? {
-            if failed.contains(&address) {
+            // A wallet registered a moment ago, not yet in this process's order policy, would
+            // have its delegation refused: leave it for the next order.
+            if failed.contains(&address) || !policy.pool_wallets.contains(&address) {
                 continue;
             }
             if wallet.reservation(order_id).is_some() {

@@ -35,7 +35,7 @@ use crate::tx::{
     UnDelegateResource,
 };
 use crate::vault::KeyVault;
-use crate::worker::pool::pool_wallets;
+use crate::worker::pool::{pool_wallets, refresh_pool_policy};
 
 #[derive(Debug, Clone)]
 pub struct ChainWorkerConfig {
@@ -124,6 +124,9 @@ impl ChainWorker {
         let mut tasks = tokio::task::JoinSet::new();
         let mut stop = shutdown.clone();
         loop {
+            if let Err(e) = refresh_pool_policy(&self.buses).await {
+                tracing::warn!(error = %e, "cannot refresh the pool wallets of the order policy");
+            }
             match pool_wallets(&self.buses).await {
                 Ok(wallets) => {
                     for (address, _) in wallets {

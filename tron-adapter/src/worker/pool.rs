@@ -23,3 +23,26 @@ pub async fn pool_wallets(buses: &Buses) -> Result<Vec<(TronAddress, Wallet)>, E
     }
     Ok(out)
 }
+
+/// Adds every registered pool wallet that the order policy does not know yet (a wallet an admin
+/// registered through the API, maybe in another process) to the policy orders decide with.
+/// Returns the wallets added. Wallets are never removed here: a disabled wallet stays a pool
+/// wallet (its active orders still reclaim from it).
+pub async fn refresh_pool_policy(buses: &Buses) -> Result<Vec<TronAddress>, Error> {
+    let known = buses.order.services();
+    let added: Vec<TronAddress> = pool_wallets(buses)
+        .await?
+        .into_iter()
+        .map(|(address, _)| address)
+        .filter(|a| !known.pool_wallets.contains(a))
+        .collect();
+    if !added.is_empty() {
+        let mut policy = (*known).clone();
+        policy.pool_wallets.extend(added.iter().copied());
+        buses.order.set_services(policy);
+        for address in &added {
+            tracing::info!(wallet = %address, "a newly registered pool wallet joins the order policy");
+        }
+    }
+    Ok(added)
+}

@@ -7,7 +7,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::{Extension, Json};
 use chrono::{DateTime, Utc};
-use engine::domain::{AccountCommand, AccountId, Asset};
+use engine::domain::{Account, AccountCommand, AccountId, Asset};
 use serde::{Deserialize, Serialize};
 
 use super::{metadata, open_account};
@@ -89,6 +89,11 @@ pub async fn balances(
 ) -> Result<Json<BalancesView>, ApiError> {
     caller.require(READ_ROLES)?;
     let (account_id, account) = open_account(&state, &id).await?;
+    Ok(Json(balances_view(&account_id, &account)))
+}
+
+/// Every asset's balance of `account`.
+pub(crate) fn balances_view(account_id: &AccountId, account: &Account) -> BalancesView {
     let balances = Asset::ALL
         .into_iter()
         .map(|asset| {
@@ -105,10 +110,10 @@ pub async fn balances(
             }
         })
         .collect();
-    Ok(Json(BalancesView {
+    BalancesView {
         account_id: account_id.to_string(),
         balances,
-    }))
+    }
 }
 
 #[derive(Debug, Serialize)]

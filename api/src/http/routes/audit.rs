@@ -5,6 +5,8 @@ use std::collections::HashMap;
 
 use axum::extract::{Path, Query, State};
 use axum::Json;
+use chrono::{DateTime, Utc};
+use projections::audit::query::{self, AsOf, StateReport};
 use serde::Serialize;
 
 use crate::http::error::ApiError;
@@ -133,4 +135,57 @@ pub async fn history(
         aggregate_id,
         events,
     }))
+}
+
+/// `GET /v1/audit/aggregates/{type}/{id}/state?position=N` or `?at=RFC3339`: the aggregate's
+/// state replayed from its events up to that global position or recording time (through the
+/// same upcasters as the live aggregates). Without either: its state now.
+pub async fn state_at(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((aggregate_type, aggregate_id)): Path<(String, String)>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Result<Json<StateReport>, ApiError> {
+    caller.require(ROLES)?;
+    let as_of = match (query.get("position"), query.get("at")) {
+        (Some(_), Some(_)) => {
+            return Err(ApiError::bad_request(
+                "conflicting_parameters",
+                "give position or at, not both",
+            )
+            .field("at"))
+        }
+        (Some(p), None) => {
+            AsOf::Position(p.parse::<i64>().ok().filter(|p| *p >= 0).ok_or_else(|| {
+                ApiError::bad_request("invalid_position", "position is a global log position")
+                    .field("position")
+            })?)
+        }
+        (None, Some(t)) => AsOf::Time(
+            DateTime::parse_from_rfc3339(t)
+                .map_err(|_| {
+                    ApiError::bad_request("invalid_time", "at is an RFC 3339 time").field("at")
+                })?
+                .with_timezone(&Utc),
+        ),
+        (None, None) => AsOf::Position(i64::MAX),
+    };
+    if !["account", "order", "deposit", "wallet"].contains(&aggregate_type.as_str()) {
+        return Err(ApiError::not_found(
+            "unknown_aggregate_type",
+            "the aggregate types are account, order, deposit and wallet",
+        )
+        .field("type"));
+    }
+    let mut conn = state.pool.acquire().await?;
+    let report = query::state_at(&mut conn, &aggregate_type, &aggregate_id, as_of)
+        .await
+        .map_err(ApiError::internal)?;
+    if report.version == 0 {
+        return Err(ApiError::not_found(
+            "aggregate_not_found",
+            "no events for that aggregate at that point",
+        ));
+    }
+    Ok(Json(report))
 }

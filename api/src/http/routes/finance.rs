@@ -132,7 +132,9 @@ fn time(
         .transpose()
 }
 
-fn asset_filter(query: &HashMap<String, String>) -> Result<Option<&'static str>, ApiError> {
+pub(crate) fn asset_filter(
+    query: &HashMap<String, String>,
+) -> Result<Option<&'static str>, ApiError> {
     query
         .get("asset")
         .map(|a| {

@@ -1,7 +1,9 @@
 //! Probes: `/health/live` (the process answers) and `/health/ready` (the database, Redis when
-//! rate limits are on, and the TRON node when the API has one, each within 2 s). Readiness fails
-//! (503) on the database or the node; Redis down is reported but does not fail it, because the
-//! API lets requests through without Redis (docs/api.md).
+//! rate limits are on, the TRON node when the API has one, each within 2 s, and the projectors'
+//! lag). Readiness fails (503) on the database, the node, or a projection (or the audit
+//! sequencer) whose oldest unapplied event is older than `AppState::ready_max_lag`, since the
+//! finance and audit routes would serve stale figures; Redis down is reported but does not fail
+//! it, because the API lets requests through without Redis (docs/api.md).
 
 use std::time::Duration;
 
@@ -45,6 +47,20 @@ pub async fn ready(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
         checks.insert("node".into(), word(node_ok));
         ready &= node_ok;
     }
+    match tokio::time::timeout(PROBE_TIMEOUT, projector_lag(&state.pool)).await {
+        Ok(Ok(lag)) => {
+            let behind = lag > state.ready_max_lag.as_secs_f64();
+            checks.insert(
+                "projections".into(),
+                json!({"status": word(!behind), "lag_seconds": (lag * 1000.0).round() / 1000.0}),
+            );
+            ready &= !behind;
+        }
+        _ => {
+            checks.insert("projections".into(), json!({"status": word(false)}));
+            ready = false;
+        }
+    }
     let status = if ready {
         StatusCode::OK
     } else {
@@ -54,4 +70,27 @@ pub async fn ready(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
         status,
         Json(json!({"status": if ready { "ok" } else { "unavailable" }, "checks": checks})),
     )
+}
+
+/// The age in seconds of the oldest event some projection (or the audit sequencer) has not
+/// applied yet; 0 when every one is caught up.
+async fn projector_lag(pool: &sqlx::PgPool) -> Result<f64, sqlx::Error> {
+    let mut readers: Vec<String> = projections::projection::names()
+        .into_iter()
+        .map(|n| projections::projection::Target::Live.reader(n))
+        .collect();
+    readers.push(projections::audit::SEQUENCER_READER.to_string());
+    // A reader without a checkpoint row has applied nothing: it waits for the log's first event.
+    sqlx::query_scalar(
+        "SELECT coalesce(max(extract(epoch FROM now() - (\
+                    SELECT e.recorded_at FROM events e \
+                    WHERE (e.transaction_id, e.global_position) > \
+                          (coalesce(c.last_tx, '0'::xid8), coalesce(c.last_pos, 0)) \
+                    ORDER BY e.transaction_id, e.global_position LIMIT 1)))::float8, 0) \
+         FROM unnest($1::text[]) AS r(name) \
+         LEFT JOIN reader_checkpoints c ON c.reader = r.name",
+    )
+    .bind(&readers)
+    .fetch_one(pool)
+    .await
 }

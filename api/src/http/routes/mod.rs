@@ -9,12 +9,16 @@ use super::{AppState, Caller};
 use engine::store::CommandMetadata;
 
 pub mod accounts;
+pub mod adjustments;
 pub mod admin;
 pub mod audit;
+pub mod daily;
 pub mod finance;
 pub mod health;
 pub mod orders;
 pub mod quotes;
+pub mod verifications;
+pub mod wallets;
 
 /// Any path we do not serve.
 pub async fn not_found(request: Request) -> ApiError {
