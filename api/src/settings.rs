@@ -85,6 +85,16 @@ pub struct Settings {
     /// `/health/ready` fails when a projection's oldest unapplied event is older than this many
     /// seconds (`TRX_READY_MAX_LAG_SECS`).
     pub ready_max_lag_secs: u64,
+    /// Rate limits per subject, `BURST/PER_SECOND` (`TRX_RATE_LIMIT_READ` for GET routes,
+    /// `TRX_RATE_LIMIT_WRITE` for the others), e.g. `100/50` or `5/0.2`.
+    pub rate_limit_read: String,
+    pub rate_limit_write: String,
+    /// The networks each role is admitted from, comma-separated CIDRs (`TRX_ALLOW_IPS_BOT`,
+    /// `…_FINANCE`, `…_AUDITOR`, `…_ADMIN`); unset: from anywhere.
+    pub allow_ips_bot: Option<String>,
+    pub allow_ips_finance: Option<String>,
+    pub allow_ips_auditor: Option<String>,
+    pub allow_ips_admin: Option<String>,
 }
 
 impl Default for Settings {
@@ -111,6 +121,12 @@ impl Default for Settings {
             http_addr: "127.0.0.1:8080".into(),
             jwt_secret: None,
             ready_max_lag_secs: 30,
+            rate_limit_read: "100/50".into(),
+            rate_limit_write: "40/20".into(),
+            allow_ips_bot: None,
+            allow_ips_finance: None,
+            allow_ips_auditor: None,
+            allow_ips_admin: None,
         }
     }
 }
@@ -152,6 +168,12 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ("TRX_HTTP_ADDR", "http_addr"),
     ("TRX_JWT_SECRET", "jwt_secret"),
     ("TRX_READY_MAX_LAG_SECS", "ready_max_lag_secs"),
+    ("TRX_RATE_LIMIT_READ", "rate_limit_read"),
+    ("TRX_RATE_LIMIT_WRITE", "rate_limit_write"),
+    ("TRX_ALLOW_IPS_BOT", "allow_ips_bot"),
+    ("TRX_ALLOW_IPS_FINANCE", "allow_ips_finance"),
+    ("TRX_ALLOW_IPS_AUDITOR", "allow_ips_auditor"),
+    ("TRX_ALLOW_IPS_ADMIN", "allow_ips_admin"),
 ];
 
 /// Parses a whole-number variable, naming it when it is not one.
@@ -163,6 +185,46 @@ fn number<T: std::str::FromStr>(name: &'static str, v: &str) -> Result<T, Settin
 }
 
 impl Settings {
+    /// The rate limits of the two route classes.
+    pub fn rate_limits(&self) -> Result<crate::http::ratelimit::Limits, SettingsError> {
+        use crate::http::ratelimit::{Limit, Limits};
+        let parse = |name: &'static str, v: &str| {
+            Limit::parse(v).map_err(|message| SettingsError::Env { name, message })
+        };
+        Ok(Limits {
+            read: parse("TRX_RATE_LIMIT_READ", &self.rate_limit_read)?,
+            write: parse("TRX_RATE_LIMIT_WRITE", &self.rate_limit_write)?,
+        })
+    }
+
+    /// The IP allowlist of each role that has one.
+    pub fn allowlist(&self) -> Result<crate::http::allowlist::Allowlist, SettingsError> {
+        use crate::http::allowlist::{parse_list, Allowlist};
+        use crate::http::Role;
+        let mut list = Allowlist::default();
+        for (name, role, value) in [
+            ("TRX_ALLOW_IPS_BOT", Role::Bot, &self.allow_ips_bot),
+            (
+                "TRX_ALLOW_IPS_FINANCE",
+                Role::Finance,
+                &self.allow_ips_finance,
+            ),
+            (
+                "TRX_ALLOW_IPS_AUDITOR",
+                Role::Auditor,
+                &self.allow_ips_auditor,
+            ),
+            ("TRX_ALLOW_IPS_ADMIN", Role::Admin, &self.allow_ips_admin),
+        ] {
+            if let Some(v) = value {
+                let networks =
+                    parse_list(v).map_err(|message| SettingsError::Env { name, message })?;
+                list = list.with(role, networks);
+            }
+        }
+        Ok(list)
+    }
+
     /// Defaults, overlaid by the file (if given) and then by the environment map.
     pub fn load(file: Option<&Path>, env: &HashMap<String, String>) -> Result<Self, SettingsError> {
         let mut settings = match file {
@@ -249,6 +311,22 @@ impl Settings {
         if let Some(v) = get("TRX_SIM_POOL_STAKE_TRX") {
             settings.sim_pool_stake_trx = number("TRX_SIM_POOL_STAKE_TRX", &v)?;
         }
+        if let Some(v) = get("TRX_RATE_LIMIT_READ") {
+            settings.rate_limit_read = v;
+        }
+        if let Some(v) = get("TRX_RATE_LIMIT_WRITE") {
+            settings.rate_limit_write = v;
+        }
+        for (name, slot) in [
+            ("TRX_ALLOW_IPS_BOT", &mut settings.allow_ips_bot),
+            ("TRX_ALLOW_IPS_FINANCE", &mut settings.allow_ips_finance),
+            ("TRX_ALLOW_IPS_AUDITOR", &mut settings.allow_ips_auditor),
+            ("TRX_ALLOW_IPS_ADMIN", &mut settings.allow_ips_admin),
+        ] {
+            if let Some(v) = get(name) {
+                *slot = Some(v);
+            }
+        }
         if let Some(v) = get("TRX_READY_MAX_LAG_SECS") {
             settings.ready_max_lag_secs = number("TRX_READY_MAX_LAG_SECS", &v)?;
         }
@@ -258,6 +336,8 @@ impl Settings {
         if let Some(v) = get("TRX_JWT_SECRET") {
             settings.jwt_secret = Some(Secret::new(v));
         }
+        settings.rate_limits()?;
+        settings.allowlist()?;
         Ok(settings)
     }
 }
@@ -296,6 +376,37 @@ mod tests {
         assert!(err.to_string().contains("TRX_DATABASE_POOL_SIZE"), "{err}");
         let err = Settings::load(None, &env(&[("TRX_LOG_FORMAT", "xml")])).unwrap_err();
         assert!(err.to_string().contains("TRX_LOG_FORMAT"), "{err}");
+        for (name, bad) in [
+            ("TRX_RATE_LIMIT_READ", "100"),
+            ("TRX_RATE_LIMIT_WRITE", "0/5"),
+            ("TRX_RATE_LIMIT_WRITE", "5/-1"),
+            ("TRX_ALLOW_IPS_ADMIN", "10.0.0.0/40"),
+            ("TRX_ALLOW_IPS_BOT", "localhost"),
+        ] {
+            let err = Settings::load(None, &env(&[(name, bad)])).unwrap_err();
+            assert!(err.to_string().contains(name), "{err}");
+        }
+    }
+
+    #[test]
+    fn rate_limits_and_allowlists_come_from_the_environment() {
+        let s = Settings::load(
+            None,
+            &env(&[
+                ("TRX_RATE_LIMIT_READ", "7/0.5"),
+                ("TRX_ALLOW_IPS_ADMIN", "10.0.0.0/8,192.0.2.1"),
+            ]),
+        )
+        .unwrap();
+        let limits = s.rate_limits().unwrap();
+        assert_eq!(limits.read.burst, 7);
+        assert_eq!(limits.read.per_second, 0.5);
+        assert_eq!(limits.write.burst, 40, "the default");
+        let list = s.allowlist().unwrap();
+        use crate::http::Role;
+        assert!(list.admits(Role::Admin, Some("192.0.2.1".parse().unwrap())));
+        assert!(!list.admits(Role::Admin, Some("192.0.2.2".parse().unwrap())));
+        assert!(list.admits(Role::Finance, Some("192.0.2.2".parse().unwrap())));
     }
 
     #[test]

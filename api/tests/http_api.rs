@@ -59,14 +59,14 @@ impl Api {
 
     /// Another API instance on the same database (and the same Redis, given a limiter).
     async fn serve(&self, limiter: Option<RateLimiter>) -> String {
-        self.serve_with(limiter, api::http::DEFAULT_READY_MAX_LAG)
-            .await
+        self.serve_with(limiter, |s| s).await
     }
 
+    /// Another instance, its state changed by `configure` first.
     async fn serve_with(
         &self,
         limiter: Option<RateLimiter>,
-        ready_max_lag: std::time::Duration,
+        configure: impl FnOnce(AppState) -> AppState,
     ) -> String {
         let vault = Arc::new(KeyVault::new(
             self.db.pool.clone(),
@@ -88,7 +88,7 @@ impl Api {
         if let Some(l) = limiter {
             state = state.with_rate_limiter(l);
         }
-        state = state.with_ready_max_lag(ready_max_lag);
+        state = configure(state);
         let app = Application::build("127.0.0.1:0", state).await.unwrap();
         let base = format!("http://127.0.0.1:{}", app.port());
         tokio::spawn(app.run(std::future::pending()));
@@ -1256,7 +1256,9 @@ async fn the_daily_report_comes_as_json_or_csv_and_readiness_watches_projection_
 
     // Nothing has projected these events: with a 1 s bound, readiness fails once they are older.
     let strict = api
-        .serve_with(None, std::time::Duration::from_secs(1))
+        .serve_with(None, |s| {
+            s.with_ready_max_lag(std::time::Duration::from_secs(1))
+        })
         .await;
     tokio::time::sleep(std::time::Duration::from_millis(1_300)).await;
     let ready = reqwest::get(format!("{strict}/health/ready"))
@@ -1333,4 +1335,65 @@ async fn the_daily_report_comes_as_json_or_csv_and_readiness_watches_projection_
         assert_eq!(status, 400, "{query}: {body}");
         assert_eq!(body["error"]["field"], field, "{query}: {body}");
     }
+}
+
+#[tokio::test]
+async fn a_role_with_an_ip_allowlist_is_refused_from_elsewhere() {
+    use api::http::allowlist::{parse_list, Allowlist};
+    let api = Api::start().await;
+    let admin = api.token(Role::Admin).await;
+    let bot = api.token(Role::Bot).await;
+    // Admins only from 10.0.0.0/8; the test calls from 127.0.0.1. Bots have no list.
+    let elsewhere = api
+        .serve_with(None, |s| {
+            s.with_allowlist(
+                Allowlist::default().with(Role::Admin, parse_list("10.0.0.0/8").unwrap()),
+            )
+        })
+        .await;
+    let here = api
+        .serve_with(None, |s| {
+            s.with_allowlist(
+                Allowlist::default().with(Role::Admin, parse_list("127.0.0.0/8, ::1").unwrap()),
+            )
+        })
+        .await;
+    let call = |base: String, token: String| {
+        let http = api.http.clone();
+        async move {
+            let r = http
+                .get(format!("{base}/v1/admin/tokens"))
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap();
+            let status = r.status().as_u16();
+            let body: Value = serde_json::from_str(&r.text().await.unwrap()).unwrap();
+            (status, body)
+        }
+    };
+    let (status, body) = call(elsewhere.clone(), admin.clone()).await;
+    assert_eq!(status, 403, "{body}");
+    assert_eq!(body["error"]["code"], "ip_not_allowed");
+    let (status, body) = call(elsewhere.clone(), bot.clone()).await;
+    assert_eq!(status, 403, "{body}");
+    assert_eq!(
+        body["error"]["code"], "forbidden",
+        "a bot is refused by role, not address"
+    );
+    let (status, body) = call(here, admin.clone()).await;
+    assert_eq!(status, 200, "{body}");
+    // Only the admin role is fenced: a bot reads balances from anywhere.
+    let (status, _) = api
+        .post("/v1/accounts", &admin, json!({"account_id": "tg:1212"}))
+        .await;
+    assert_eq!(status, 201);
+    let r = api
+        .http
+        .get(format!("{elsewhere}/v1/accounts/tg:1212/balances"))
+        .bearer_auth(&bot)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
 }

@@ -97,7 +97,7 @@ pub fn state(
 ) -> anyhow::Result<AppState> {
     let limiter = crate::http::ratelimit::RateLimiter::new(
         &settings.redis_url,
-        crate::http::ratelimit::Limits::default(),
+        settings.rate_limits()?,
         "trx:",
     )
     .map_err(|e| anyhow::anyhow!("REDIS_URL: {e}"))?;
@@ -110,7 +110,8 @@ pub fn state(
         TokenKeys::new(&jwt_secret(settings)?),
     )
     .with_rate_limiter(limiter)
-    .with_ready_max_lag(std::time::Duration::from_secs(settings.ready_max_lag_secs)))
+    .with_ready_max_lag(std::time::Duration::from_secs(settings.ready_max_lag_secs))
+    .with_allowlist(settings.allowlist()?))
 }
 
 /// `trx-energy serve`: the API alone, beside engines run elsewhere (`run`, or its parts). Without

@@ -257,6 +257,18 @@ impl FromRequestParts<AppState> for Caller {
                     role: claims.role,
                     jti: claims.jti,
                 };
+                let peer = parts
+                    .extensions
+                    .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+                    .map(|c| c.0.ip());
+                if !state.allowlist.admits(caller.role, peer) {
+                    tracing::warn!(subject = %caller.subject, role = %caller.role, ?peer, "refused: address not allowed for the role");
+                    return Err(ApiError::new(
+                        axum::http::StatusCode::FORBIDDEN,
+                        "ip_not_allowed",
+                        format!("the {} role may not call from this address", caller.role),
+                    ));
+                }
                 // Rate limits per subject, so that a bad token costs no bucket.
                 if let Some(limiter) = &state.limiter {
                     limiter

@@ -20,6 +20,7 @@ use tron_adapter::node::NodeClient;
 use tron_adapter::vault::KeyVault;
 use tron_adapter::worker::WalletGauges;
 
+pub mod allowlist;
 pub mod auth;
 pub mod error;
 pub mod extract;
@@ -54,6 +55,8 @@ pub struct AppState {
     pub limiter: Option<Arc<ratelimit::RateLimiter>>,
     /// Readiness fails when a projection's oldest unapplied event is older than this.
     pub ready_max_lag: std::time::Duration,
+    /// The networks each role may call from.
+    pub allowlist: Arc<allowlist::Allowlist>,
 }
 
 impl AppState {
@@ -76,11 +79,17 @@ impl AppState {
             wallet_gauges: None,
             limiter: None,
             ready_max_lag: DEFAULT_READY_MAX_LAG,
+            allowlist: Arc::default(),
         }
     }
 
     pub fn with_rate_limiter(mut self, limiter: ratelimit::RateLimiter) -> Self {
         self.limiter = Some(Arc::new(limiter));
+        self
+    }
+
+    pub fn with_allowlist(mut self, allowlist: allowlist::Allowlist) -> Self {
+        self.allowlist = Arc::new(allowlist);
         self
     }
 
@@ -219,7 +228,11 @@ impl Application {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        axum::serve(self.listener, self.router)
+        // The peer's address reaches the handlers (the IP allowlist checks it).
+        let service = self
+            .router
+            .into_make_service_with_connect_info::<SocketAddr>();
+        axum::serve(self.listener, service)
             .with_graceful_shutdown(shutdown)
             .await
     }

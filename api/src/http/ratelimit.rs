@@ -50,6 +50,27 @@ pub struct Limit {
     pub per_second: f64,
 }
 
+impl Limit {
+    /// Parses `BURST/PER_SECOND`, e.g. `100/50` or `5/0.2`.
+    pub fn parse(text: &str) -> Result<Limit, String> {
+        let bad = || format!("{text:?} is not BURST/PER_SECOND (e.g. 100/50 or 5/0.2)");
+        let (burst, rate) = text.trim().split_once('/').ok_or_else(bad)?;
+        let burst: u32 = burst
+            .trim()
+            .parse()
+            .ok()
+            .filter(|b| *b > 0)
+            .ok_or_else(bad)?;
+        let per_second: f64 = rate
+            .trim()
+            .parse()
+            .ok()
+            .filter(|r: &f64| r.is_finite() && *r > 0.0)
+            .ok_or_else(bad)?;
+        Ok(Limit { burst, per_second })
+    }
+}
+
 /// The limits of the two route classes.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
