@@ -374,12 +374,16 @@ async fn one_idempotency_key_sent_twenty_times_at_once_places_one_order() {
     assert_eq!(body["error"]["field"], "Idempotency-Key");
     // Another subject's key of the same name is its own.
     let other = api.token_for("bot-2", Role::Bot).await;
+    let (status, _) = api
+        .post("/v1/accounts", &other, json!({"account_id": "tg:2003"}))
+        .await;
+    assert_eq!(status, 201);
     let (status, body) = api
         .send(
             "POST",
             "/v1/orders",
             Some(&other),
-            Some(api.order_body("tg:2002", 70000).to_string()),
+            Some(api.order_body("tg:2003", 70000).to_string()),
             &[("idempotency-key", "same-key")],
         )
         .await;
@@ -1396,4 +1400,76 @@ async fn a_role_with_an_ip_allowlist_is_refused_from_elsewhere() {
         .await
         .unwrap();
     assert_eq!(r.status().as_u16(), 200);
+}
+
+#[tokio::test]
+async fn a_bot_uses_its_own_accounts_and_never_another_bots() {
+    let api = Api::start().await;
+    let alice = api.token_for("bot-alice", Role::Bot).await;
+    let mallory = api.token_for("bot-mallory", Role::Bot).await;
+    let admin = api.token(Role::Admin).await;
+    let (status, _) = api
+        .post("/v1/accounts", &alice, json!({"account_id": "tg:alice-1"}))
+        .await;
+    assert_eq!(status, 201);
+    let (status, order) = api
+        .send(
+            "POST",
+            "/v1/orders",
+            Some(&alice),
+            Some(api.order_body("tg:alice-1", 65_000).to_string()),
+            &[("idempotency-key", "alice-order-1")],
+        )
+        .await;
+    assert_eq!(status, 201, "{order}");
+    let order_id = order["order_id"].as_str().unwrap().to_string();
+
+    let before = api.events().await;
+    for path in [
+        "/v1/accounts/tg:alice-1/balances".to_string(),
+        "/v1/accounts/tg:alice-1/deposit-address".to_string(),
+        "/v1/accounts/tg:alice-1/orders".to_string(),
+        format!("/v1/orders/{order_id}"),
+    ] {
+        let (status, body) = api.get(&path, &mallory).await;
+        assert_eq!(status, 404, "{path}: {body}");
+        assert_eq!(api.get(&path, &alice).await.0, 200, "{path}");
+        assert_eq!(api.get(&path, &admin).await.0, 200, "{path}");
+    }
+    let (status, body) = api
+        .post(
+            &format!("/v1/orders/{order_id}/cancel"),
+            &mallory,
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, 404, "{body}");
+    let (status, body) = api
+        .send(
+            "POST",
+            "/v1/orders",
+            Some(&mallory),
+            Some(api.order_body("tg:alice-1", 65_000).to_string()),
+            &[("idempotency-key", "mallory-order-1")],
+        )
+        .await;
+    assert_eq!(status, 404, "{body}");
+    assert_eq!(body["error"]["field"], "account_id");
+    assert_eq!(
+        api.events().await,
+        before,
+        "nothing written for the other bot"
+    );
+
+    // A house account an admin opened is open to every bot.
+    api.post("/v1/accounts", &admin, json!({"account_id": "tg:house"}))
+        .await;
+    assert_eq!(
+        api.get("/v1/accounts/tg:house/balances", &mallory).await.0,
+        200
+    );
+    assert_eq!(
+        api.get("/v1/accounts/tg:house/balances", &alice).await.0,
+        200
+    );
 }

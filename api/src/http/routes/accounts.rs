@@ -1,7 +1,7 @@
 //! Accounts: open one, its balances, its deposit address.
 //!
-//! Ownership: a bot token acts for every account (the bot is one trusted service serving all
-//! customers); finer rules would bind accounts to the opening subject.
+//! Ownership: a bot token uses the accounts its subject opened and the house accounts an admin
+//! opened, never another bot's (`super::may_use`); another bot's account answers 404.
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -88,7 +88,7 @@ pub async fn balances(
     Path(id): Path<String>,
 ) -> Result<Json<BalancesView>, ApiError> {
     caller.require(READ_ROLES)?;
-    let (account_id, account) = open_account(&state, &id).await?;
+    let (account_id, account) = open_account(&state, &caller, &id).await?;
     Ok(Json(balances_view(&account_id, &account)))
 }
 
@@ -132,7 +132,7 @@ pub async fn deposit_address(
     Path(id): Path<String>,
 ) -> Result<Json<DepositAddressView>, ApiError> {
     caller.require(DEPOSIT_ADDRESS_ROLES)?;
-    let (account_id, _) = open_account(&state, &id).await?;
+    let (account_id, _) = open_account(&state, &caller, &id).await?;
     let address = state
         .vault
         .deposit_address(account_id.as_str())

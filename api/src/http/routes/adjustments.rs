@@ -53,7 +53,7 @@ pub async fn adjust(
         )
         .field("reason"));
     }
-    let (account_id, _) = open_account(&state, &id).await?;
+    let (account_id, _) = open_account(&state, &caller, &id).await?;
     let command = AccountCommand::AdjustBalance {
         asset,
         delta: body.delta,

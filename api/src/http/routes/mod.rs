@@ -44,13 +44,43 @@ pub(crate) fn metadata(caller: &Caller, request_id: &RequestId) -> CommandMetada
 /// Makes sure the account exists and is open (404 otherwise).
 pub(crate) async fn open_account(
     state: &AppState,
+    caller: &Caller,
     id: &str,
 ) -> Result<(engine::domain::AccountId, engine::domain::Account), ApiError> {
     let not_found = || ApiError::not_found("account_not_found", "no such account");
     let account_id = engine::domain::AccountId::parse(id).map_err(|_| not_found())?;
+    if !may_use(state, caller, account_id.as_str()).await? {
+        return Err(not_found());
+    }
     let (account, _) = state.buses.account.load(account_id.as_str()).await?;
     if !account.is_open() {
         return Err(not_found());
     }
     Ok((account_id, account))
+}
+
+/// Whether `caller` may act on (or read) `account_id`. A bot token may use the accounts its
+/// subject opened, and the accounts an admin opened (house accounts); not another bot's. Every
+/// other role may use every account. The owner is read from the metadata of the account's first
+/// event (through the index on first events), so it needs no table of its own.
+pub(crate) async fn may_use(
+    state: &AppState,
+    caller: &Caller,
+    account_id: &str,
+) -> Result<bool, ApiError> {
+    if caller.role != super::Role::Bot {
+        return Ok(true);
+    }
+    let opener: Option<(Option<String>, Option<String>)> = sqlx::query_as(
+        "SELECT metadata->>'actor_role', metadata->>'actor_subject' FROM events \
+         WHERE aggregate_type = 'account' AND aggregate_id = $1 AND sequence = 1",
+    )
+    .bind(account_id)
+    .fetch_optional(&state.pool)
+    .await?;
+    Ok(match opener {
+        None => true, // no such account: the caller gets its usual 404
+        Some((Some(role), Some(subject))) if role == "bot" => subject == caller.subject,
+        Some(_) => true,
+    })
 }

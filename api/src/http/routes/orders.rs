@@ -92,11 +92,16 @@ fn view(order_id: &str, order: &Order) -> Option<OrderView> {
     })
 }
 
-async fn load(state: &AppState, id: &str) -> Result<OrderView, ApiError> {
+/// The order `id` as `caller` may see it: a bot sees only orders of accounts it may use.
+async fn load(state: &AppState, caller: &Caller, id: &str) -> Result<OrderView, ApiError> {
     let not_found = || ApiError::not_found("order_not_found", "no such order");
     let order_id = OrderId::parse(id).map_err(|_| not_found())?;
     let (order, _) = state.buses.order.load(order_id.as_str()).await?;
-    view(order_id.as_str(), &order).ok_or_else(not_found)
+    let view = view(order_id.as_str(), &order).ok_or_else(not_found)?;
+    if !super::may_use(state, caller, &view.account_id).await? {
+        return Err(not_found());
+    }
+    Ok(view)
 }
 
 pub const PLACE_ROLES: &[Role] = &[Role::Bot, Role::Admin];
@@ -137,7 +142,7 @@ pub async fn place(
         Claim::Run => {}
     }
     let result = async {
-        let (account_id, _) = open_account(&state, &body.account_id)
+        let (account_id, _) = open_account(&state, &caller, &body.account_id)
             .await
             .map_err(|e| e.field("account_id"))?;
         let order_id =
@@ -161,7 +166,7 @@ pub async fn place(
             .execute(order_id.as_str(), command, meta)
             .await?;
         outcome.result.map_err(|e| ApiError::domain(&e))?;
-        load(&state, order_id.as_str()).await
+        load(&state, &caller, order_id.as_str()).await
     }
     .await;
     let (status, value) = match result {
@@ -191,7 +196,7 @@ pub async fn get(
     Path(id): Path<String>,
 ) -> Result<Json<OrderView>, ApiError> {
     caller.require(READ_ROLES)?;
-    Ok(Json(load(&state, &id).await?))
+    Ok(Json(load(&state, &caller, &id).await?))
 }
 
 pub const CANCEL_ROLES: &[Role] = &[Role::Bot, Role::Admin];
@@ -204,7 +209,7 @@ pub async fn cancel(
     Path(id): Path<String>,
 ) -> Result<Json<OrderView>, ApiError> {
     caller.require(CANCEL_ROLES)?;
-    let current = load(&state, &id).await?;
+    let current = load(&state, &caller, &id).await?;
     let command = OrderCommand::CancelOrder {
         by: CancelledBy::Customer,
         at: Utc::now(),
@@ -215,7 +220,7 @@ pub async fn cancel(
         .execute(&current.order_id, command, metadata(&caller, &rid))
         .await?;
     outcome.result.map_err(|e| ApiError::domain(&e))?;
-    Ok(Json(load(&state, &current.order_id).await?))
+    Ok(Json(load(&state, &caller, &current.order_id).await?))
 }
 
 #[derive(Debug, Serialize)]
@@ -267,7 +272,7 @@ pub async fn list(
     Query(query): Query<HashMap<String, String>>,
 ) -> Result<Json<OrderPage>, ApiError> {
     caller.require(READ_ROLES)?;
-    let (account_id, _) = open_account(&state, &id).await?;
+    let (account_id, _) = open_account(&state, &caller, &id).await?;
     let limit = match query.get("limit") {
         None => 50,
         Some(t) => t
