@@ -68,6 +68,21 @@ impl Api {
         limiter: Option<RateLimiter>,
         configure: impl FnOnce(AppState) -> AppState,
     ) -> String {
+        let (base, stop, _) = self.serve_stoppable(limiter, configure).await;
+        std::mem::forget(stop); // serves until the test ends
+        base
+    }
+
+    /// An instance that stops when the sender is used; the handle ends when it has stopped.
+    async fn serve_stoppable(
+        &self,
+        limiter: Option<RateLimiter>,
+        configure: impl FnOnce(AppState) -> AppState,
+    ) -> (
+        String,
+        tokio::sync::oneshot::Sender<()>,
+        tokio::task::JoinHandle<std::io::Result<()>>,
+    ) {
         let vault = Arc::new(KeyVault::new(
             self.db.pool.clone(),
             Keyring::new(MasterKey::from_hex(&self.master).unwrap()),
@@ -91,8 +106,11 @@ impl Api {
         state = configure(state);
         let app = Application::build("127.0.0.1:0", state).await.unwrap();
         let base = format!("http://127.0.0.1:{}", app.port());
-        tokio::spawn(app.run(std::future::pending()));
-        base
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let handle = tokio::spawn(app.run(async move {
+            let _ = stopped.await;
+        }));
+        (base, stop, handle)
     }
 
     async fn token(&self, role: Role) -> String {
@@ -1472,4 +1490,153 @@ async fn a_bot_uses_its_own_accounts_and_never_another_bots() {
         api.get("/v1/accounts/tg:house/balances", &alice).await.0,
         200
     );
+}
+
+/// Reads the live feed from `after` until `want` events arrived (or `wait` passed); returns each
+/// event's id, type and data.
+async fn read_feed(
+    api: &Api,
+    token: &str,
+    after: &str,
+    want: usize,
+    wait: std::time::Duration,
+) -> Vec<(i64, String, Value)> {
+    let mut response = api
+        .http
+        .get(format!("{}/v1/feed", api.base))
+        .bearer_auth(token)
+        .header("last-event-id", after)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    assert!(response.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/event-stream"));
+    let deadline = tokio::time::Instant::now() + wait;
+    let mut text = String::new();
+    let mut events = Vec::new();
+    while events.len() < want {
+        let chunk = match tokio::time::timeout_at(deadline, response.chunk()).await {
+            Ok(Ok(Some(c))) => c,
+            _ => break,
+        };
+        text.push_str(std::str::from_utf8(&chunk).unwrap());
+        while let Some(end) = text.find("\n\n") {
+            let block: String = text.drain(..end + 2).collect();
+            let (mut id, mut kind, mut data) = (None, String::new(), Value::Null);
+            for line in block.lines() {
+                if let Some(v) = line.strip_prefix("id:") {
+                    id = Some(v.trim().parse::<i64>().unwrap());
+                } else if let Some(v) = line.strip_prefix("event:") {
+                    kind = v.trim().to_string();
+                } else if let Some(v) = line.strip_prefix("data:") {
+                    data = serde_json::from_str(v.trim()).unwrap();
+                }
+            }
+            if let Some(id) = id {
+                events.push((id, kind, data));
+            }
+        }
+    }
+    events
+}
+
+#[tokio::test]
+async fn the_live_feed_streams_order_deposit_and_wallet_events_filtered_by_the_token() {
+    let api = Api::start().await;
+    let projector =
+        api::cli::project::start(&api.db.pool, &api::cli::project::ProjectArgs::default()).unwrap();
+    let alice = api.token_for("bot-alice", Role::Bot).await;
+    let mallory = api.token_for("bot-mallory", Role::Bot).await;
+    let finance = api.token(Role::Finance).await;
+    let admin = api.token(Role::Admin).await;
+    for (token, account) in [(&alice, "tg:a"), (&mallory, "tg:m")] {
+        let (status, _) = api
+            .post("/v1/accounts", token, json!({"account_id": account}))
+            .await;
+        assert_eq!(status, 201);
+        let (status, body) = api
+            .send(
+                "POST",
+                "/v1/orders",
+                Some(token),
+                Some(api.order_body(account, 65_000).to_string()),
+                &[("idempotency-key", account)],
+            )
+            .await;
+        assert_eq!(status, 201, "{body}");
+    }
+    let key = hex::encode(tron_adapter::PrivateKey::generate().to_bytes().as_slice());
+    let (status, _) = api
+        .post(
+            "/v1/admin/wallets",
+            &admin,
+            json!({"private_key": key, "reason": "feed test"}),
+        )
+        .await;
+    assert_eq!(status, 201);
+
+    // Finance sees both orders and the wallet, in audit order, and no account events.
+    let long = std::time::Duration::from_secs(20);
+    let seen = read_feed(&api, &finance, "0", 3, long).await;
+    let kinds: Vec<&str> = seen.iter().map(|e| e.1.as_str()).collect();
+    assert_eq!(
+        kinds,
+        ["OrderPlaced", "OrderPlaced", "WalletRegistered"],
+        "{seen:?}"
+    );
+    assert!(seen.windows(2).all(|w| w[0].0 < w[1].0));
+    assert_eq!(seen[0].2["audit_seq"], seen[0].0);
+    // Alice sees her own order only (the next thing she could see would be hers too).
+    let hers = read_feed(&api, &alice, "0", 1, long).await;
+    assert_eq!(hers.len(), 1);
+    assert_eq!(hers[0].2["account_id"], "tg:a");
+    assert_eq!(hers[0].1, "OrderPlaced");
+    let more = read_feed(
+        &api,
+        &alice,
+        &hers[0].0.to_string(),
+        1,
+        std::time::Duration::from_millis(800),
+    )
+    .await;
+    assert!(more.iter().all(|e| e.2["account_id"] == "tg:a"), "{more:?}");
+    let his = read_feed(&api, &mallory, "0", 1, long).await;
+    assert_eq!(his[0].2["account_id"], "tg:m");
+    // Reconnecting after the first event resumes right after it.
+    let resumed = read_feed(&api, &finance, &seen[0].0.to_string(), 2, long).await;
+    assert_eq!(resumed, seen[1..].to_vec());
+    // A bad cursor names its field.
+    let r = api
+        .http
+        .get(format!("{}/v1/feed?after=x", api.base))
+        .bearer_auth(&finance)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 400);
+    projector.shutdown().await.unwrap();
+
+    // A shutdown ends open feeds, so the server stops at once instead of waiting on them.
+    let (base, stop, handle) = api.serve_stoppable(None, |s| s).await;
+    let mut open = api
+        .http
+        .get(format!("{base}/v1/feed"))
+        .bearer_auth(&finance)
+        .send()
+        .await
+        .unwrap();
+    stop.send(()).unwrap();
+    let ended = tokio::time::timeout(std::time::Duration::from_secs(5), async {
+        while let Ok(Some(_)) = open.chunk().await {}
+    })
+    .await;
+    assert!(ended.is_ok(), "the feed ended on shutdown");
+    tokio::time::timeout(std::time::Duration::from_secs(5), handle)
+        .await
+        .expect("the server stopped")
+        .unwrap()
+        .unwrap();
 }

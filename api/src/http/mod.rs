@@ -57,6 +57,9 @@ pub struct AppState {
     pub ready_max_lag: std::time::Duration,
     /// The networks each role may call from.
     pub allowlist: Arc<allowlist::Allowlist>,
+    /// Set when the server shuts down, so that open feeds end (graceful shutdown waits for
+    /// every open response).
+    pub closing: Arc<tokio::sync::watch::Sender<bool>>,
 }
 
 impl AppState {
@@ -80,6 +83,7 @@ impl AppState {
             limiter: None,
             ready_max_lag: DEFAULT_READY_MAX_LAG,
             allowlist: Arc::default(),
+            closing: Arc::new(tokio::sync::watch::Sender::new(false)),
         }
     }
 
@@ -123,6 +127,7 @@ pub fn router(state: AppState) -> Router {
         .route("/finance/deposits", get(routes::finance::deposits))
         .route("/finance/wallets", get(routes::finance::wallets))
         .route("/finance/daily", get(routes::daily::report))
+        .route("/feed", get(routes::feed::feed))
         .route("/audit/log", get(routes::audit::log))
         .route("/audit/aggregates/{type}/{id}", get(routes::audit::history))
         .route(
@@ -203,15 +208,18 @@ async fn request_id(mut request: Request, next: Next) -> Response {
 pub struct Application {
     listener: TcpListener,
     router: Router,
+    closing: Arc<tokio::sync::watch::Sender<bool>>,
 }
 
 impl Application {
     /// Binds `addr` (port 0 picks a free one) and builds the router.
     pub async fn build(addr: &str, state: AppState) -> std::io::Result<Self> {
         let listener = TcpListener::bind(addr).await?;
+        let closing = state.closing.clone();
         Ok(Self {
             listener,
             router: router(state),
+            closing,
         })
     }
 
@@ -232,6 +240,11 @@ impl Application {
         let service = self
             .router
             .into_make_service_with_connect_info::<SocketAddr>();
+        let closing = self.closing;
+        let shutdown = async move {
+            shutdown.await;
+            closing.send_replace(true);
+        };
         axum::serve(self.listener, service)
             .with_graceful_shutdown(shutdown)
             .await

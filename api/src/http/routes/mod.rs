@@ -13,6 +13,7 @@ pub mod adjustments;
 pub mod admin;
 pub mod audit;
 pub mod daily;
+pub mod feed;
 pub mod finance;
 pub mod health;
 pub mod orders;
