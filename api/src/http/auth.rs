@@ -180,7 +180,7 @@ pub async fn revoke(pool: &PgPool, jti: &str) -> Result<bool, ApiError> {
 }
 
 /// A recorded token (the token itself is never stored).
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct TokenRecord {
     pub jti: String,
     pub subject: String,

@@ -15,14 +15,14 @@ use crate::http::error::ApiError;
 use crate::http::extract::JsonBody;
 use crate::http::{AppState, Caller, RequestId, Role};
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OpenAccount {
     /// The bot's customer id, e.g. `tg:123456`: 1–128 printable ASCII characters.
     pub account_id: String,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct AccountView {
     pub account_id: String,
     pub opened_at: Option<DateTime<Utc>>,
@@ -31,6 +31,13 @@ pub struct AccountView {
 pub const OPEN_ROLES: &[Role] = &[Role::Bot, Role::Admin];
 
 /// `POST /v1/accounts`: 201, or 409 `account_already_open`.
+#[utoipa::path(
+    post,
+    path = "/v1/accounts",
+    tag = "accounts",
+    request_body = OpenAccount,
+    responses((status = 201, description = "Opened", body = AccountView))
+)]
 pub async fn open(
     State(state): State<AppState>,
     caller: Caller,
@@ -60,8 +67,9 @@ pub async fn open(
     ))
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct BalanceView {
+    #[schema(value_type = String, example = "TRX")]
     pub asset: Asset,
     pub available: u64,
     pub reserved: u64,
@@ -72,7 +80,7 @@ pub struct BalanceView {
     pub adjusted_out: u64,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct BalancesView {
     pub account_id: String,
     pub balances: Vec<BalanceView>,
@@ -82,6 +90,13 @@ pub const READ_ROLES: &[Role] = &[Role::Bot, Role::Finance, Role::Auditor, Role:
 
 /// `GET /v1/accounts/{id}/balances`: from the account itself, so it includes every command
 /// answered before.
+#[utoipa::path(
+    get,
+    path = "/v1/accounts/{id}/balances",
+    tag = "accounts",
+    params(("id" = String, Path, description = "Account id")),
+    responses((status = 200, description = "Balances per asset", body = BalancesView))
+)]
 pub async fn balances(
     State(state): State<AppState>,
     caller: Caller,
@@ -116,7 +131,7 @@ pub(crate) fn balances_view(account_id: &AccountId, account: &Account) -> Balanc
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct DepositAddressView {
     pub account_id: String,
     /// Base58 (`T…`); TRX and USDT sent here are credited to the account.
@@ -126,6 +141,13 @@ pub struct DepositAddressView {
 pub const DEPOSIT_ADDRESS_ROLES: &[Role] = &[Role::Bot, Role::Admin];
 
 /// `GET /v1/accounts/{id}/deposit-address`: the same address every time.
+#[utoipa::path(
+    get,
+    path = "/v1/accounts/{id}/deposit-address",
+    tag = "accounts",
+    params(("id" = String, Path, description = "Account id")),
+    responses((status = 200, description = "The deposit address", body = DepositAddressView))
+)]
 pub async fn deposit_address(
     State(state): State<AppState>,
     caller: Caller,

@@ -15,7 +15,7 @@ use crate::http::{AppState, Caller, RequestId, Role};
 
 pub const ROLES: &[Role] = &[Role::Admin];
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Adjustment {
     /// `TRX` or `USDT`.
@@ -28,6 +28,14 @@ pub struct Adjustment {
 
 /// `POST /v1/admin/accounts/{id}/adjustments`: 201 with the account's balances after it; 422
 /// `adjustment_below_zero` when it would take the available balance below zero.
+#[utoipa::path(
+    post,
+    path = "/v1/admin/accounts/{id}/adjustments",
+    tag = "admin",
+    params(("id" = String, Path, description = "Account id")),
+    request_body = Adjustment,
+    responses((status = 201, description = "Adjusted", body = BalancesView))
+)]
 pub async fn adjust(
     State(state): State<AppState>,
     caller: Caller,

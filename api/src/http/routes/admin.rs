@@ -10,12 +10,18 @@ use crate::http::{AppState, Caller, Role};
 
 pub const ROLES: &[Role] = &[Role::Admin];
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Tokens {
     pub tokens: Vec<TokenRecord>,
 }
 
 /// `GET /v1/admin/tokens`: ids, subjects, roles, expiry and revocation; never a token.
+#[utoipa::path(
+    get,
+    path = "/v1/admin/tokens",
+    tag = "admin",
+    responses((status = 200, description = "Issued tokens", body = Tokens))
+)]
 pub async fn tokens(
     State(state): State<AppState>,
     caller: Caller,
@@ -27,6 +33,13 @@ pub async fn tokens(
 }
 
 /// `POST /v1/admin/tokens/{jti}/revoke`: the token is refused from now on.
+#[utoipa::path(
+    post,
+    path = "/v1/admin/tokens/{jti}/revoke",
+    tag = "admin",
+    params(("jti" = String, Path, description = "Token id")),
+    responses((status = 200, description = "Revoked", body = Object))
+)]
 pub async fn revoke(
     State(state): State<AppState>,
     caller: Caller,

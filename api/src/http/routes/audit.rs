@@ -14,7 +14,7 @@ use crate::http::{AppState, Caller, Role};
 
 pub const ROLES: &[Role] = &[Role::Auditor, Role::Admin];
 
-#[derive(Debug, Serialize, sqlx::FromRow)]
+#[derive(Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct LogEntry {
     pub audit_seq: i64,
     pub global_position: i64,
@@ -28,7 +28,7 @@ pub struct LogEntry {
     pub hash: String,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct LogPage {
     pub entries: Vec<LogEntry>,
     /// Pass as `after` for the next page; `null` when this page is the last so far.
@@ -50,6 +50,13 @@ pub(crate) fn limit(query: &HashMap<String, String>, max: i64) -> Result<i64, Ap
 }
 
 /// `GET /v1/audit/log?after=SEQ&limit=N`.
+#[utoipa::path(
+    get,
+    path = "/v1/audit/log",
+    tag = "audit",
+    params(("after" = Option<i64>, Query, description = "Audit number to start after"), ("limit" = Option<i64>, Query, description = "Page size")),
+    responses((status = 200, description = "A page of the log", body = LogPage))
+)]
 pub async fn log(
     State(state): State<AppState>,
     caller: Caller,
@@ -84,7 +91,7 @@ pub async fn log(
     }))
 }
 
-#[derive(Debug, Serialize, sqlx::FromRow)]
+#[derive(Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct HistoryEntry {
     pub sequence: i64,
     pub global_position: i64,
@@ -93,7 +100,7 @@ pub struct HistoryEntry {
     pub metadata: serde_json::Value,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct History {
     pub aggregate_type: String,
     pub aggregate_id: String,
@@ -102,6 +109,13 @@ pub struct History {
 
 /// `GET /v1/audit/aggregates/{type}/{id}`: every event of one aggregate, in order, as written
 /// (straight from the event store, so it includes events not yet sequenced into the chain).
+#[utoipa::path(
+    get,
+    path = "/v1/audit/aggregates/{type}/{id}",
+    tag = "audit",
+    params(("type" = String, Path, description = "account, order, deposit or wallet"), ("id" = String, Path, description = "Aggregate id")),
+    responses((status = 200, description = "Every event of the aggregate", body = History))
+)]
 pub async fn history(
     State(state): State<AppState>,
     caller: Caller,
@@ -140,6 +154,13 @@ pub async fn history(
 /// `GET /v1/audit/aggregates/{type}/{id}/state?position=N` or `?at=RFC3339`: the aggregate's
 /// state replayed from its events up to that global position or recording time (through the
 /// same upcasters as the live aggregates). Without either: its state now.
+#[utoipa::path(
+    get,
+    path = "/v1/audit/aggregates/{type}/{id}/state",
+    tag = "audit",
+    params(("type" = String, Path, description = "account, order, deposit or wallet"), ("id" = String, Path, description = "Aggregate id"), ("position" = Option<i64>, Query, description = "Global log position"), ("at" = Option<String>, Query, description = "RFC 3339 time")),
+    responses((status = 200, description = "The state then", body = Object))
+)]
 pub async fn state_at(
     State(state): State<AppState>,
     caller: Caller,

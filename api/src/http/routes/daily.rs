@@ -20,7 +20,7 @@ use crate::http::{AppState, Caller};
 /// The most days one request may cover.
 pub const MAX_DAYS: i64 = 366;
 
-#[derive(Debug, Serialize, sqlx::FromRow)]
+#[derive(Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct DailyRow {
     pub day: NaiveDate,
     pub asset: String,
@@ -47,7 +47,7 @@ pub struct DailyRow {
     pub avg_order_to_delegation_secs: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct DailyReport {
     pub from: NaiveDate,
     pub to: NaiveDate,
@@ -68,6 +68,13 @@ fn day(query: &HashMap<String, String>, name: &'static str) -> Result<NaiveDate,
 }
 
 /// `GET /v1/finance/daily?from=YYYY-MM-DD&to=YYYY-MM-DD&asset=TRX`, both days included.
+#[utoipa::path(
+    get,
+    path = "/v1/finance/daily",
+    tag = "finance",
+    params(("from" = String, Query, description = "First day, YYYY-MM-DD"), ("to" = String, Query, description = "Last day, YYYY-MM-DD"), ("asset" = Option<String>, Query, description = "TRX or USDT")),
+    responses((status = 200, description = "The report (JSON, or CSV with Accept: text/csv)", content((DailyReport = "application/json"), (String = "text/csv"))))
+)]
 pub async fn report(
     State(state): State<AppState>,
     caller: Caller,

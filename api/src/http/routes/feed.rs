@@ -29,7 +29,7 @@ pub const ROLES: &[Role] = &[Role::Bot, Role::Finance, Role::Auditor, Role::Admi
 const POLL: Duration = Duration::from_millis(200);
 const PAGE: i64 = 500;
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct FeedEvent {
     pub audit_seq: i64,
     pub aggregate_type: String,
@@ -157,6 +157,13 @@ async fn start_after(
 
 /// `GET /v1/feed?after=SEQ` (or `Last-Event-ID: SEQ`): `text/event-stream`, one SSE event per
 /// domain event: `id` is its audit number, `event` its type, `data` a JSON [`FeedEvent`].
+#[utoipa::path(
+    get,
+    path = "/v1/feed",
+    tag = "feed",
+    params(("after" = Option<i64>, Query, description = "Resume after this audit number"), ("Last-Event-ID" = Option<String>, Header, description = "Resume after this audit number (EventSource reconnects)")),
+    responses((status = 200, description = "Server-Sent Events; each data line is a FeedEvent", content_type = "text/event-stream", body = String))
+)]
 pub async fn feed(
     State(state): State<AppState>,
     caller: Caller,

@@ -15,7 +15,7 @@ use crate::http::{AppState, Caller, Role};
 
 pub const ROLES: &[Role] = &[Role::Finance, Role::Auditor, Role::Admin];
 
-#[derive(Debug, Serialize, sqlx::FromRow)]
+#[derive(Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct BalanceRow {
     pub account_id: String,
     pub asset: String,
@@ -29,7 +29,7 @@ pub struct BalanceRow {
     pub updated_at: DateTime<Utc>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct BalancePage {
     pub balances: Vec<BalanceRow>,
     /// Pass as `cursor` for the next page; `null` on the last.
@@ -37,6 +37,13 @@ pub struct BalancePage {
 }
 
 /// `GET /v1/finance/balances?asset=TRX&account=ID&cursor=C&limit=N`, by account then asset.
+#[utoipa::path(
+    get,
+    path = "/v1/finance/balances",
+    tag = "finance",
+    params(("asset" = Option<String>, Query, description = "TRX or USDT"), ("account" = Option<String>, Query, description = "Account id"), ("limit" = Option<i64>, Query, description = "Page size"), ("cursor" = Option<String>, Query, description = "The `next_cursor` of the previous page")),
+    responses((status = 200, description = "A page of balances", body = BalancePage))
+)]
 pub async fn balances(
     State(state): State<AppState>,
     caller: Caller,
@@ -145,7 +152,7 @@ pub(crate) fn asset_filter(
         .transpose()
 }
 
-#[derive(Debug, Serialize, sqlx::FromRow)]
+#[derive(Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct FinanceOrder {
     pub order_id: String,
     pub account_id: String,
@@ -164,13 +171,20 @@ pub struct FinanceOrder {
     pub closed_at: Option<DateTime<Utc>>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct FinanceOrderPage {
     pub orders: Vec<FinanceOrder>,
     pub next_cursor: Option<String>,
 }
 
 /// `GET /v1/finance/orders?from=&to=&state=&account=&asset=&limit=&cursor=`, by placement time.
+#[utoipa::path(
+    get,
+    path = "/v1/finance/orders",
+    tag = "finance",
+    params(("from" = Option<String>, Query, description = "RFC 3339, placed at or after"), ("to" = Option<String>, Query, description = "RFC 3339, placed before"), ("state" = Option<String>, Query, description = "Order status"), ("account" = Option<String>, Query, description = "Account id"), ("asset" = Option<String>, Query, description = "TRX or USDT"), ("limit" = Option<i64>, Query, description = "Page size"), ("cursor" = Option<String>, Query, description = "The `next_cursor` of the previous page")),
+    responses((status = 200, description = "A page of orders", body = FinanceOrderPage))
+)]
 pub async fn orders(
     State(state): State<AppState>,
     caller: Caller,
@@ -214,7 +228,7 @@ pub async fn orders(
     }))
 }
 
-#[derive(Debug, Serialize, sqlx::FromRow)]
+#[derive(Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct FinanceDeposit {
     pub deposit_id: String,
     pub account_id: String,
@@ -229,13 +243,20 @@ pub struct FinanceDeposit {
     pub credited_at: Option<DateTime<Utc>>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct FinanceDepositPage {
     pub deposits: Vec<FinanceDeposit>,
     pub next_cursor: Option<String>,
 }
 
 /// `GET /v1/finance/deposits?from=&to=&state=&account=&asset=&limit=&cursor=`, by detection time.
+#[utoipa::path(
+    get,
+    path = "/v1/finance/deposits",
+    tag = "finance",
+    params(("from" = Option<String>, Query, description = "RFC 3339"), ("to" = Option<String>, Query, description = "RFC 3339"), ("state" = Option<String>, Query, description = "Deposit status"), ("account" = Option<String>, Query, description = "Account id"), ("asset" = Option<String>, Query, description = "TRX or USDT"), ("limit" = Option<i64>, Query, description = "Page size"), ("cursor" = Option<String>, Query, description = "The `next_cursor` of the previous page")),
+    responses((status = 200, description = "A page of deposits", body = FinanceDepositPage))
+)]
 pub async fn deposits(
     State(state): State<AppState>,
     caller: Caller,
@@ -279,7 +300,7 @@ pub async fn deposits(
     }))
 }
 
-#[derive(Debug, Serialize, sqlx::FromRow)]
+#[derive(Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct WalletRow {
     pub wallet: String,
     pub enabled: bool,
@@ -294,12 +315,18 @@ pub struct WalletRow {
     pub observed_at: Option<DateTime<Utc>>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Wallets {
     pub wallets: Vec<WalletRow>,
 }
 
 /// `GET /v1/finance/wallets`: each pool wallet's stake, reserved, delegated and free capacity.
+#[utoipa::path(
+    get,
+    path = "/v1/finance/wallets",
+    tag = "finance",
+    responses((status = 200, description = "Pool-wallet utilisation", body = Wallets))
+)]
 pub async fn wallets(
     State(state): State<AppState>,
     caller: Caller,

@@ -17,6 +17,13 @@ use crate::http::AppState;
 
 const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 
+#[utoipa::path(
+    get,
+    path = "/health/live",
+    tag = "operations",
+    responses((status = 200, description = "The process answers", body = Object)),
+    security(())
+)]
 pub async fn live() -> Json<Value> {
     Json(json!({"status": "ok"}))
 }
@@ -25,6 +32,13 @@ fn word(ok: bool) -> Value {
     Value::from(if ok { "ok" } else { "unavailable" })
 }
 
+#[utoipa::path(
+    get,
+    path = "/health/ready",
+    tag = "operations",
+    responses((status = 200, description = "Ready", body = Object), (status = 503, description = "Not ready", body = Object)),
+    security(())
+)]
 pub async fn ready(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
     let mut checks = Map::new();
     let database = matches!(

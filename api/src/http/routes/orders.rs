@@ -20,7 +20,7 @@ use crate::http::extract::JsonBody;
 use crate::http::idempotency::{self, Claim};
 use crate::http::{AppState, Caller, RequestId, Role};
 
-#[derive(Debug, Deserialize, Serialize)]
+#[derive(Debug, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PlaceOrder {
     pub account_id: String,
@@ -35,7 +35,7 @@ pub struct PlaceOrder {
 }
 
 /// An order as the API shows it.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct OrderView {
     pub order_id: String,
     pub account_id: String,
@@ -108,6 +108,14 @@ pub const PLACE_ROLES: &[Role] = &[Role::Bot, Role::Admin];
 
 /// `POST /v1/orders` with an `Idempotency-Key`: 201 with the order; a retry with the same key
 /// and body gets the same answer, with another body a 422.
+#[utoipa::path(
+    post,
+    path = "/v1/orders",
+    tag = "orders",
+    params(("Idempotency-Key" = String, Header, description = "Unique per order attempt; a retry with the same key gets the same answer")),
+    request_body = PlaceOrder,
+    responses((status = 201, description = "Placed", body = OrderView))
+)]
 pub async fn place(
     State(state): State<AppState>,
     caller: Caller,
@@ -190,6 +198,13 @@ pub async fn place(
 pub const READ_ROLES: &[Role] = &[Role::Bot, Role::Finance, Role::Auditor, Role::Admin];
 
 /// `GET /v1/orders/{id}`: from the order itself (never older than a command answered before).
+#[utoipa::path(
+    get,
+    path = "/v1/orders/{id}",
+    tag = "orders",
+    params(("id" = String, Path, description = "Order id")),
+    responses((status = 200, description = "The order", body = OrderView))
+)]
 pub async fn get(
     State(state): State<AppState>,
     caller: Caller,
@@ -202,6 +217,13 @@ pub async fn get(
 pub const CANCEL_ROLES: &[Role] = &[Role::Bot, Role::Admin];
 
 /// `POST /v1/orders/{id}/cancel`: only before payment (409 `invalid_transition` after).
+#[utoipa::path(
+    post,
+    path = "/v1/orders/{id}/cancel",
+    tag = "orders",
+    params(("id" = String, Path, description = "Order id")),
+    responses((status = 200, description = "Cancelled", body = OrderView))
+)]
 pub async fn cancel(
     State(state): State<AppState>,
     caller: Caller,
@@ -223,14 +245,14 @@ pub async fn cancel(
     Ok(Json(load(&state, &caller, &current.order_id).await?))
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct OrderPage {
     pub orders: Vec<OrderSummary>,
     /// Pass as `cursor` for the next page; `null` on the last.
     pub next_cursor: Option<String>,
 }
 
-#[derive(Debug, Serialize, sqlx::FromRow)]
+#[derive(Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct OrderSummary {
     pub order_id: String,
     pub status: String,
@@ -265,6 +287,13 @@ fn decode_cursor(text: &str) -> Result<(DateTime<Utc>, String), ApiError> {
 
 /// `GET /v1/accounts/{id}/orders?limit=N&cursor=C`: oldest first, from the `orders` read model
 /// (the projections), so an order placed a moment ago may appear a moment later.
+#[utoipa::path(
+    get,
+    path = "/v1/accounts/{id}/orders",
+    tag = "orders",
+    params(("id" = String, Path, description = "Account id"), ("limit" = Option<i64>, Query, description = "Page size"), ("cursor" = Option<String>, Query, description = "The `next_cursor` of the previous page")),
+    responses((status = 200, description = "A page of the account's orders", body = OrderPage))
+)]
 pub async fn list(
     State(state): State<AppState>,
     caller: Caller,

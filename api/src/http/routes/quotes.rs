@@ -11,7 +11,7 @@ use crate::http::error::ApiError;
 use crate::http::extract::JsonBody;
 use crate::http::{AppState, Caller, Role};
 
-#[derive(Debug, Deserialize, Serialize)]
+#[derive(Debug, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct QuoteRequest {
     pub energy: u64,
@@ -24,10 +24,12 @@ pub struct QuoteRequest {
     pub asset: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct QuoteView {
     pub energy: u64,
+    #[schema(value_type = String, example = "1d")]
     pub duration: DurationTier,
+    #[schema(value_type = String, example = "TRX")]
     pub asset: Asset,
     /// Smallest units of the asset per energy per day.
     pub unit_price: u64,
@@ -62,6 +64,13 @@ pub(crate) fn asset(text: Option<&str>) -> Result<Asset, ApiError> {
 pub const ROLES: &[Role] = &[Role::Bot, Role::Admin];
 
 /// `POST /v1/quotes`.
+#[utoipa::path(
+    post,
+    path = "/v1/quotes",
+    tag = "orders",
+    request_body = QuoteRequest,
+    responses((status = 200, description = "The price", body = QuoteView))
+)]
 pub async fn quote(
     State(state): State<AppState>,
     caller: Caller,

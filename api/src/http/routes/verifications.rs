@@ -14,7 +14,7 @@ use crate::http::{AppState, Caller, Role};
 
 pub const ROLES: &[Role] = &[Role::Auditor, Role::Admin];
 
-#[derive(Debug, Serialize, sqlx::FromRow)]
+#[derive(Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct Verification {
     pub id: i64,
     pub requested_by: String,
@@ -35,6 +35,12 @@ const SELECT: &str = "SELECT id, requested_by, started_at, finished_at, \
 
 /// `POST /v1/audit/verifications`: 202 with the new verification (status `running`); 409
 /// `verification_running` while another one runs.
+#[utoipa::path(
+    post,
+    path = "/v1/audit/verifications",
+    tag = "audit",
+    responses((status = 202, description = "Started", body = Verification))
+)]
 pub async fn start(
     State(state): State<AppState>,
     caller: Caller,
@@ -114,6 +120,12 @@ pub async fn start(
 
 /// `GET /v1/audit/verifications/latest`: the most recent verification (running or done); 404
 /// `no_verification` before the first.
+#[utoipa::path(
+    get,
+    path = "/v1/audit/verifications/latest",
+    tag = "audit",
+    responses((status = 200, description = "The last verification", body = Verification))
+)]
 pub async fn latest(
     State(state): State<AppState>,
     caller: Caller,

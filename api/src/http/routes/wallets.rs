@@ -21,7 +21,7 @@ use crate::http::{AppState, Caller, RequestId, Role};
 pub const ROLES: &[Role] = &[Role::Admin];
 
 /// No `Debug`: the key must not reach a log line. Wiped when dropped.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RegisterWallet {
     /// The wallet's secp256k1 private key, 64 hex digits. Stored encrypted; never returned.
@@ -36,13 +36,13 @@ impl Drop for RegisterWallet {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Reason {
     pub reason: String,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct WalletView {
     pub address: String,
     pub address_hex: String,
@@ -93,6 +93,13 @@ async fn view(state: &AppState, address: &TronAddress) -> Result<WalletView, Api
 
 /// `POST /v1/admin/wallets`: 201 with the wallet (its address, never its key); 409
 /// `wallet_already_registered`.
+#[utoipa::path(
+    post,
+    path = "/v1/admin/wallets",
+    tag = "admin",
+    request_body = RegisterWallet,
+    responses((status = 201, description = "Registered", body = WalletView))
+)]
 pub async fn register(
     State(state): State<AppState>,
     caller: Caller,
@@ -146,6 +153,14 @@ pub async fn register(
 }
 
 /// `POST /v1/admin/wallets/{address}/disable` with `{"reason": …}`: 409 if already disabled.
+#[utoipa::path(
+    post,
+    path = "/v1/admin/wallets/{address}/disable",
+    tag = "admin",
+    params(("address" = String, Path, description = "Base58 or 41… hex")),
+    request_body = Reason,
+    responses((status = 200, description = "Disabled", body = WalletView))
+)]
 pub async fn disable(
     State(state): State<AppState>,
     caller: Caller,
@@ -176,6 +191,14 @@ pub async fn disable(
 }
 
 /// `POST /v1/admin/wallets/{address}/enable` with `{"reason": …}`: 409 if already enabled.
+#[utoipa::path(
+    post,
+    path = "/v1/admin/wallets/{address}/enable",
+    tag = "admin",
+    params(("address" = String, Path, description = "Base58 or 41… hex")),
+    request_body = Reason,
+    responses((status = 200, description = "Enabled", body = WalletView))
+)]
 pub async fn enable(
     State(state): State<AppState>,
     caller: Caller,
