@@ -557,6 +557,9 @@ async fn bad_input_gets_a_4xx_naming_the_field_and_writes_nothing() {
 #[tokio::test]
 async fn tokens_and_roles() {
     let api = Api::start().await;
+    // The read-model routes wait for the projections after the caller's writes.
+    let projector =
+        api::cli::project::start(&api.db.pool, &api::cli::project::ProjectArgs::default()).unwrap();
     let admin = api.token(Role::Admin).await;
     let (status, _) = api
         .post("/v1/accounts", &admin, json!({"account_id": "tg:4004"}))
@@ -816,6 +819,7 @@ async fn tokens_and_roles() {
             }
         }
     }
+    projector.shutdown().await.unwrap();
 }
 
 #[tokio::test]
@@ -1682,4 +1686,90 @@ async fn the_live_feed_streams_order_deposit_and_wallet_events_filtered_by_the_t
         .expect("the server stopped")
         .unwrap()
         .unwrap();
+}
+
+#[tokio::test]
+async fn a_read_of_the_read_models_right_after_a_command_shows_its_effect() {
+    let api = Api::start().await;
+    let projector =
+        api::cli::project::start(&api.db.pool, &api::cli::project::ProjectArgs::default()).unwrap();
+    let bot = api.token_for("bot-ryw", Role::Bot).await;
+    let (status, _) = api
+        .post("/v1/accounts", &bot, json!({"account_id": "tg:ryw"}))
+        .await;
+    assert_eq!(status, 201);
+    let place = |key: String| {
+        let (api, bot) = (&api, &bot);
+        async move {
+            let r = api
+                .http
+                .post(format!("{}/v1/orders", api.base))
+                .bearer_auth(bot)
+                .header("idempotency-key", key)
+                .header("content-type", "application/json")
+                .body(api.order_body("tg:ryw", 65_000).to_string())
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status().as_u16(), 201);
+            let position = r.headers()["x-log-position"].to_str().unwrap().to_string();
+            let body: Value = serde_json::from_str(&r.text().await.unwrap()).unwrap();
+            (body["order_id"].as_str().unwrap().to_string(), position)
+        }
+    };
+    // Each list right after a placement (no retry, no sleep) already has the new order.
+    for i in 0..10 {
+        let (order_id, _) = place(format!("ryw-{i}")).await;
+        let (status, page) = api.get("/v1/accounts/tg:ryw/orders?limit=100", &bot).await;
+        assert_eq!(status, 200);
+        let ids: Vec<&str> = page["orders"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|o| o["order_id"].as_str().unwrap())
+            .collect();
+        assert!(
+            ids.contains(&order_id.as_str()),
+            "order {i} missing: {page}"
+        );
+    }
+    // Another instance has no memory of the write; the client's header carries it there.
+    let other = api.serve(None).await;
+    let (order_id, position) = place("ryw-other".into()).await;
+    let r = api
+        .http
+        .get(format!("{other}/v1/accounts/tg:ryw/orders?limit=100"))
+        .bearer_auth(&bot)
+        .header("x-log-position", &position)
+        .send()
+        .await
+        .unwrap();
+    assert!(r.headers().get("x-read-model-behind").is_none());
+    assert!(r.text().await.unwrap().contains(&order_id));
+    let r = api
+        .http
+        .get(format!("{other}/v1/accounts/tg:ryw/orders"))
+        .bearer_auth(&bot)
+        .header("x-log-position", "not-a-position")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 400);
+    let body: Value = serde_json::from_str(&r.text().await.unwrap()).unwrap();
+    assert_eq!(body["error"]["field"], "X-Log-Position");
+
+    // With the projector stopped the read waits its bounded time, then answers, marked.
+    projector.shutdown().await.unwrap();
+    place("ryw-stopped".into()).await;
+    let started = std::time::Instant::now();
+    let r = api
+        .http
+        .get(format!("{}/v1/accounts/tg:ryw/orders", api.base))
+        .bearer_auth(&bot)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    assert_eq!(r.headers()["x-read-model-behind"], "true");
+    assert!(started.elapsed() >= api::http::consistency::MAX_WAIT);
 }

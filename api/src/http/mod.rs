@@ -22,6 +22,7 @@ use tron_adapter::worker::WalletGauges;
 
 pub mod allowlist;
 pub mod auth;
+pub mod consistency;
 pub mod error;
 pub mod extract;
 pub mod idempotency;
@@ -61,6 +62,8 @@ pub struct AppState {
     /// Set when the server shuts down, so that open feeds end (graceful shutdown waits for
     /// every open response).
     pub closing: Arc<tokio::sync::watch::Sender<bool>>,
+    /// Each subject's last write through this process (read your writes).
+    pub writes: Arc<consistency::Writes>,
 }
 
 impl AppState {
@@ -85,6 +88,7 @@ impl AppState {
             ready_max_lag: DEFAULT_READY_MAX_LAG,
             allowlist: Arc::default(),
             closing: Arc::new(tokio::sync::watch::Sender::new(false)),
+            writes: Arc::default(),
         }
     }
 
@@ -169,6 +173,7 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             metrics::track,
         ))
+        .layer(axum::middleware::from_fn(consistency::stamp))
         .layer(axum::middleware::from_fn(request_id))
         .with_state(state)
 }

@@ -11,6 +11,7 @@ use engine::domain::{Account, AccountCommand, AccountId, Asset};
 use serde::{Deserialize, Serialize};
 
 use super::{metadata, open_account};
+use crate::http::consistency::Written;
 use crate::http::error::ApiError;
 use crate::http::extract::JsonBody;
 use crate::http::{AppState, Caller, RequestId, Role};
@@ -42,6 +43,7 @@ pub async fn open(
     State(state): State<AppState>,
     caller: Caller,
     Extension(rid): Extension<RequestId>,
+    Extension(written): Extension<Written>,
     JsonBody(body): JsonBody<OpenAccount>,
 ) -> Result<(StatusCode, Json<AccountView>), ApiError> {
     caller.require(OPEN_ROLES)?;
@@ -56,7 +58,8 @@ pub async fn open(
         .account
         .execute(account_id.as_str(), command, metadata(&caller, &rid))
         .await?;
-    outcome.result.map_err(|e| ApiError::domain(&e))?;
+    let committed = outcome.result.map_err(|e| ApiError::domain(&e))?;
+    written.record(&state, &caller, committed.last_position());
     let (account, _) = state.buses.account.load(account_id.as_str()).await?;
     Ok((
         StatusCode::CREATED,

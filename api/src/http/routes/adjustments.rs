@@ -9,6 +9,7 @@ use serde::Deserialize;
 
 use super::accounts::{balances_view, BalancesView};
 use super::{metadata, open_account};
+use crate::http::consistency::Written;
 use crate::http::error::ApiError;
 use crate::http::extract::JsonBody;
 use crate::http::{AppState, Caller, RequestId, Role};
@@ -40,6 +41,7 @@ pub async fn adjust(
     State(state): State<AppState>,
     caller: Caller,
     Extension(rid): Extension<RequestId>,
+    Extension(written): Extension<Written>,
     Path(id): Path<String>,
     JsonBody(body): JsonBody<Adjustment>,
 ) -> Result<(StatusCode, Json<BalancesView>), ApiError> {
@@ -77,7 +79,8 @@ pub async fn adjust(
             metadata(&caller, &rid).with_reason(reason),
         )
         .await?;
-    outcome.result.map_err(|e| ApiError::domain(&e))?;
+    let committed = outcome.result.map_err(|e| ApiError::domain(&e))?;
+    written.record(&state, &caller, committed.last_position());
     let (account, _) = state.buses.account.load(account_id.as_str()).await?;
     tracing::info!(account_id = %account_id, %asset, delta = body.delta, actor = %caller.subject, "balance adjusted");
     Ok((

@@ -4,11 +4,14 @@
 use std::collections::HashMap;
 
 use axum::extract::{Path, Query, State};
+use axum::http::HeaderMap;
+use axum::response::Response;
 use axum::Json;
 use chrono::{DateTime, Utc};
 use projections::audit::query::{self, AsOf, StateReport};
 use serde::Serialize;
 
+use crate::http::consistency::{fresh, wait_for};
 use crate::http::error::ApiError;
 use crate::http::{AppState, Caller, Role};
 
@@ -60,9 +63,17 @@ pub(crate) fn limit(query: &HashMap<String, String>, max: i64) -> Result<i64, Ap
 pub async fn log(
     State(state): State<AppState>,
     caller: Caller,
+    headers: HeaderMap,
     Query(query): Query<HashMap<String, String>>,
-) -> Result<Json<LogPage>, ApiError> {
+) -> Result<Response, ApiError> {
     caller.require(ROLES)?;
+    let caught_up = wait_for(
+        &state,
+        &caller,
+        &headers,
+        &[projections::audit::SEQUENCER_READER.to_string()],
+    )
+    .await?;
     let limit = limit(&query, 1_000)?;
     let after = match query.get("after") {
         None => 0,
@@ -85,10 +96,13 @@ pub async fn log(
     let next_after = (entries.len() as i64 == limit)
         .then(|| entries.last().map(|e| e.audit_seq))
         .flatten();
-    Ok(Json(LogPage {
-        entries,
-        next_after,
-    }))
+    Ok(fresh(
+        LogPage {
+            entries,
+            next_after,
+        },
+        caught_up,
+    ))
 }
 
 #[derive(Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]

@@ -9,11 +9,11 @@ use axum::extract::{Query, State};
 use axum::http::header::{ACCEPT, CONTENT_DISPOSITION, CONTENT_TYPE};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
-use axum::Json;
 use chrono::NaiveDate;
 use serde::Serialize;
 
 use super::finance::{asset_filter, ROLES};
+use crate::http::consistency::{fresh, mark, projection, wait_for};
 use crate::http::error::ApiError;
 use crate::http::{AppState, Caller};
 
@@ -94,6 +94,7 @@ pub async fn report(
         .field("to"));
     }
     let asset = asset_filter(&query)?;
+    let caught_up = wait_for(&state, &caller, &headers, &[projection("daily_finance")]).await?;
     let days: Vec<DailyRow> = sqlx::query_as(
         "SELECT day, asset, deposits_count, deposits_amount, captures_count, revenue_captured, \
                 refunds_count, refunds_amount, adjustments_in, adjustments_out, orders_placed, \
@@ -117,16 +118,18 @@ pub async fn report(
         .is_some_and(|v| v.split(',').any(|m| m.trim().starts_with("text/csv")));
     if wants_csv {
         let disposition = format!("attachment; filename=\"daily-{from}-{to}.csv\"");
-        return Ok((
+        let mut response = (
             [
                 (CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
                 (CONTENT_DISPOSITION, disposition),
             ],
             csv(&days),
         )
-            .into_response());
+            .into_response();
+        mark(&mut response, caught_up);
+        return Ok(response);
     }
-    Ok(Json(DailyReport { from, to, days }).into_response())
+    Ok(fresh(DailyReport { from, to, days }, caught_up))
 }
 
 const COLUMNS: &[&str] = &[

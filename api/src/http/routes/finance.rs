@@ -4,12 +4,14 @@
 use std::collections::HashMap;
 
 use axum::extract::{Query, State};
-use axum::Json;
+use axum::http::HeaderMap;
+use axum::response::Response;
 use chrono::{DateTime, Utc};
 use engine::domain::Asset;
 use serde::Serialize;
 
 use super::audit::limit;
+use crate::http::consistency::{fresh, projection, wait_for};
 use crate::http::error::ApiError;
 use crate::http::{AppState, Caller, Role};
 
@@ -47,9 +49,11 @@ pub struct BalancePage {
 pub async fn balances(
     State(state): State<AppState>,
     caller: Caller,
+    headers: HeaderMap,
     Query(query): Query<HashMap<String, String>>,
-) -> Result<Json<BalancePage>, ApiError> {
+) -> Result<Response, ApiError> {
     caller.require(ROLES)?;
+    let caught_up = wait_for(&state, &caller, &headers, &[projection("account_balances")]).await?;
     let limit = limit(&query, 1_000)?;
     let asset = query
         .get("asset")
@@ -93,10 +97,13 @@ pub async fn balances(
     } else {
         None
     };
-    Ok(Json(BalancePage {
-        balances: rows,
-        next_cursor,
-    }))
+    Ok(fresh(
+        BalancePage {
+            balances: rows,
+            next_cursor,
+        },
+        caught_up,
+    ))
 }
 
 /// A `(time, id)` cursor, opaque to clients.
@@ -188,9 +195,11 @@ pub struct FinanceOrderPage {
 pub async fn orders(
     State(state): State<AppState>,
     caller: Caller,
+    headers: HeaderMap,
     Query(query): Query<HashMap<String, String>>,
-) -> Result<Json<FinanceOrderPage>, ApiError> {
+) -> Result<Response, ApiError> {
     caller.require(ROLES)?;
+    let caught_up = wait_for(&state, &caller, &headers, &[projection("orders")]).await?;
     let limit = limit(&query, 1_000)?;
     let (after_at, after_id) = decode_cursor(query.get("cursor"))?;
     let mut rows: Vec<FinanceOrder> = sqlx::query_as(
@@ -222,10 +231,13 @@ pub async fn orders(
     } else {
         None
     };
-    Ok(Json(FinanceOrderPage {
-        orders: rows,
-        next_cursor,
-    }))
+    Ok(fresh(
+        FinanceOrderPage {
+            orders: rows,
+            next_cursor,
+        },
+        caught_up,
+    ))
 }
 
 #[derive(Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
@@ -260,9 +272,11 @@ pub struct FinanceDepositPage {
 pub async fn deposits(
     State(state): State<AppState>,
     caller: Caller,
+    headers: HeaderMap,
     Query(query): Query<HashMap<String, String>>,
-) -> Result<Json<FinanceDepositPage>, ApiError> {
+) -> Result<Response, ApiError> {
     caller.require(ROLES)?;
+    let caught_up = wait_for(&state, &caller, &headers, &[projection("deposits")]).await?;
     let limit = limit(&query, 1_000)?;
     let (after_at, after_id) = decode_cursor(query.get("cursor"))?;
     let mut rows: Vec<FinanceDeposit> = sqlx::query_as(
@@ -294,10 +308,13 @@ pub async fn deposits(
     } else {
         None
     };
-    Ok(Json(FinanceDepositPage {
-        deposits: rows,
-        next_cursor,
-    }))
+    Ok(fresh(
+        FinanceDepositPage {
+            deposits: rows,
+            next_cursor,
+        },
+        caught_up,
+    ))
 }
 
 #[derive(Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
@@ -330,8 +347,16 @@ pub struct Wallets {
 pub async fn wallets(
     State(state): State<AppState>,
     caller: Caller,
-) -> Result<Json<Wallets>, ApiError> {
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
     caller.require(ROLES)?;
+    let caught_up = wait_for(
+        &state,
+        &caller,
+        &headers,
+        &[projection("wallet_utilisation")],
+    )
+    .await?;
     let wallets = sqlx::query_as(
         "SELECT wallet, enabled, staked_sun, delegatable_sun, reserved_sun, free_sun, \
                 delegated_sun, active_delegations, delegations_total, alerts, observed_at \
@@ -339,5 +364,5 @@ pub async fn wallets(
     )
     .fetch_all(&state.pool)
     .await?;
-    Ok(Json(Wallets { wallets }))
+    Ok(fresh(Wallets { wallets }, caught_up))
 }

@@ -15,6 +15,8 @@ use serde::{Deserialize, Serialize};
 
 use super::quotes::{asset, duration, receiver};
 use super::{metadata, open_account};
+use crate::http::consistency::Written;
+use crate::http::consistency::{fresh, projection, wait_for};
 use crate::http::error::ApiError;
 use crate::http::extract::JsonBody;
 use crate::http::idempotency::{self, Claim};
@@ -120,6 +122,7 @@ pub async fn place(
     State(state): State<AppState>,
     caller: Caller,
     Extension(rid): Extension<RequestId>,
+    Extension(written): Extension<Written>,
     headers: HeaderMap,
     JsonBody(body): JsonBody<PlaceOrder>,
 ) -> Result<Response, ApiError> {
@@ -173,7 +176,8 @@ pub async fn place(
             .order
             .execute(order_id.as_str(), command, meta)
             .await?;
-        outcome.result.map_err(|e| ApiError::domain(&e))?;
+        let committed = outcome.result.map_err(|e| ApiError::domain(&e))?;
+        written.record(&state, &caller, committed.last_position());
         load(&state, &caller, order_id.as_str()).await
     }
     .await;
@@ -228,6 +232,7 @@ pub async fn cancel(
     State(state): State<AppState>,
     caller: Caller,
     Extension(rid): Extension<RequestId>,
+    Extension(written): Extension<Written>,
     Path(id): Path<String>,
 ) -> Result<Json<OrderView>, ApiError> {
     caller.require(CANCEL_ROLES)?;
@@ -241,7 +246,8 @@ pub async fn cancel(
         .order
         .execute(&current.order_id, command, metadata(&caller, &rid))
         .await?;
-    outcome.result.map_err(|e| ApiError::domain(&e))?;
+    let committed = outcome.result.map_err(|e| ApiError::domain(&e))?;
+    written.record(&state, &caller, committed.last_position());
     Ok(Json(load(&state, &caller, &current.order_id).await?))
 }
 
@@ -297,11 +303,13 @@ fn decode_cursor(text: &str) -> Result<(DateTime<Utc>, String), ApiError> {
 pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
+    headers: HeaderMap,
     Path(id): Path<String>,
     Query(query): Query<HashMap<String, String>>,
-) -> Result<Json<OrderPage>, ApiError> {
+) -> Result<Response, ApiError> {
     caller.require(READ_ROLES)?;
     let (account_id, _) = open_account(&state, &caller, &id).await?;
+    let caught_up = wait_for(&state, &caller, &headers, &[projection("orders")]).await?;
     let limit = match query.get("limit") {
         None => 50,
         Some(t) => t
@@ -337,8 +345,11 @@ pub async fn list(
     } else {
         None
     };
-    Ok(Json(OrderPage {
-        orders: rows,
-        next_cursor,
-    }))
+    Ok(fresh(
+        OrderPage {
+            orders: rows,
+            next_cursor,
+        },
+        caught_up,
+    ))
 }

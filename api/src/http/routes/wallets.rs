@@ -14,6 +14,7 @@ use tron_adapter::PrivateKey;
 use zeroize::Zeroize;
 
 use super::metadata;
+use crate::http::consistency::Written;
 use crate::http::error::ApiError;
 use crate::http::extract::JsonBody;
 use crate::http::{AppState, Caller, RequestId, Role};
@@ -104,6 +105,7 @@ pub async fn register(
     State(state): State<AppState>,
     caller: Caller,
     Extension(rid): Extension<RequestId>,
+    Extension(written): Extension<Written>,
     JsonBody(body): JsonBody<RegisterWallet>,
 ) -> Result<(StatusCode, Json<WalletView>), ApiError> {
     caller.require(ROLES)?;
@@ -143,7 +145,8 @@ pub async fn register(
             metadata(&caller, &rid).with_reason(reason),
         )
         .await?;
-    outcome.result.map_err(|e| ApiError::domain(&e))?;
+    let committed = outcome.result.map_err(|e| ApiError::domain(&e))?;
+    written.record(&state, &caller, committed.last_position());
     // This process's orders may use it at once; other processes add it within seconds.
     refresh_pool_policy(&state.buses)
         .await
@@ -165,6 +168,7 @@ pub async fn disable(
     State(state): State<AppState>,
     caller: Caller,
     Extension(rid): Extension<RequestId>,
+    Extension(written): Extension<Written>,
     Path(text): Path<String>,
     JsonBody(body): JsonBody<Reason>,
 ) -> Result<Json<WalletView>, ApiError> {
@@ -186,7 +190,8 @@ pub async fn disable(
             metadata(&caller, &rid).with_reason(reason),
         )
         .await?;
-    outcome.result.map_err(|e| ApiError::domain(&e))?;
+    let committed = outcome.result.map_err(|e| ApiError::domain(&e))?;
+    written.record(&state, &caller, committed.last_position());
     Ok(Json(view(&state, &address).await?))
 }
 
@@ -203,6 +208,7 @@ pub async fn enable(
     State(state): State<AppState>,
     caller: Caller,
     Extension(rid): Extension<RequestId>,
+    Extension(written): Extension<Written>,
     Path(text): Path<String>,
     JsonBody(body): JsonBody<Reason>,
 ) -> Result<Json<WalletView>, ApiError> {
@@ -223,6 +229,7 @@ pub async fn enable(
             metadata(&caller, &rid).with_reason(reason),
         )
         .await?;
-    outcome.result.map_err(|e| ApiError::domain(&e))?;
+    let committed = outcome.result.map_err(|e| ApiError::domain(&e))?;
+    written.record(&state, &caller, committed.last_position());
     Ok(Json(view(&state, &address).await?))
 }
