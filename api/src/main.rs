@@ -60,6 +60,9 @@ enum Command {
     /// Run the projector runtime alone (read models and the audit sequencer) until SIGTERM or
     /// Ctrl-C; a second process stands by and takes over when the first stops.
     Project(api::cli::project::ProjectArgs),
+    /// The HTTP API's benchmark: place-order rate against pgbench's insert rate, memory, and
+    /// order → broadcast latency (runs `serve` and `run` as child processes on fresh databases).
+    BenchHttp(api::cli::bench_http::BenchHttpArgs),
     /// Rebuild a projection (or --all) into shadow tables and swap them in; --check compares.
     Rebuild(api::cli::rebuild::RebuildArgs),
     /// The audit log: verify the hash chain, histories, states as of a moment, exports.
@@ -185,6 +188,10 @@ async fn dispatch(command: Command, settings: Settings) -> anyhow::Result<ExitCo
             let served = api::cli::serve::serve(&settings, &db.pool, shutdown_signal()).await;
             db.close().await?;
             served?;
+        }
+        Command::BenchHttp(args) => {
+            api::cli::bench_http::run(&settings, &args).await?;
+            return Ok(ExitCode::SUCCESS);
         }
         Command::Simulate(args) => {
             api::cli::simulate::run(args, shutdown_signal()).await?;
