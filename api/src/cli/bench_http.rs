@@ -304,6 +304,9 @@ fn pgbench(url: &str, clients: usize, seconds: u64) -> anyhow::Result<(f64, f64)
     Ok((tps, latency))
 }
 
+/// An order id and when its `POST /v1/orders` was sent.
+type Sent = (String, DateTime<Utc>);
+
 /// Orders placed at `rate` per second through the whole system; the time from sending each
 /// `POST /v1/orders` to its `DelegationSigned` event.
 async fn order_to_broadcast(server: &str, rate: u64, seconds: u64) -> anyhow::Result<Vec<f64>> {
@@ -341,7 +344,7 @@ async fn order_to_broadcast(server: &str, rate: u64, seconds: u64) -> anyhow::Re
         bail!("fund the account: {status} {body}");
     }
     let total = (rate * seconds) as usize;
-    let sent: Arc<std::sync::Mutex<Vec<(String, DateTime<Utc>)>>> = Arc::default();
+    let sent: Arc<std::sync::Mutex<Vec<Sent>>> = Arc::default();
     let mut interval = tokio::time::interval(Duration::from_secs_f64(1.0 / rate as f64));
     let mut tasks = Vec::new();
     for i in 0..total {
