@@ -18,7 +18,9 @@ use axum::extract::Request;
 use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use engine::domain::{DomainAggregate, DomainError};
 use engine::log::LogPosition;
+use engine::store::{Committed, Outcome};
 
 use super::error::ApiError;
 use super::{AppState, Caller};
@@ -75,12 +77,23 @@ pub fn parse(text: &str) -> Option<LogPosition> {
 pub struct Written(Arc<Mutex<Option<LogPosition>>>);
 
 impl Written {
-    /// Records a command's last event for the response header and the caller's next reads.
-    pub fn record(&self, state: &AppState, caller: &Caller, position: Option<LogPosition>) {
-        if let Some(p) = position {
+    /// A command's decision: a refusal becomes the API's error; an acceptance is recorded (its
+    /// last event's position) for the response header and the caller's next reads.
+    pub fn accept<A>(
+        &self,
+        state: &AppState,
+        caller: &Caller,
+        outcome: Outcome<A>,
+    ) -> Result<Committed<A::Event>, ApiError>
+    where
+        A: DomainAggregate<Error = DomainError>,
+    {
+        let committed = outcome.result.map_err(|e| ApiError::domain(&e))?;
+        if let Some(p) = committed.last_position() {
             *self.0.lock().unwrap_or_else(|e| e.into_inner()) = Some(p);
             state.writes.record(&caller.subject, p);
         }
+        Ok(committed)
     }
 }
 

@@ -58,8 +58,7 @@ pub async fn open(
         .account
         .execute(account_id.as_str(), command, metadata(&caller, &rid))
         .await?;
-    let committed = outcome.result.map_err(|e| ApiError::domain(&e))?;
-    written.record(&state, &caller, committed.last_position());
+    written.accept(&state, &caller, outcome)?;
     let (account, _) = state.buses.account.load(account_id.as_str()).await?;
     Ok((
         StatusCode::CREATED,

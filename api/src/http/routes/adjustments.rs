@@ -8,7 +8,7 @@ use engine::domain::{AccountCommand, Asset};
 use serde::Deserialize;
 
 use super::accounts::{balances_view, BalancesView};
-use super::{metadata, open_account};
+use super::{metadata, open_account, reason};
 use crate::http::consistency::Written;
 use crate::http::error::ApiError;
 use crate::http::extract::JsonBody;
@@ -55,14 +55,7 @@ pub async fn adjust(
             ApiError::unprocessable("zero_amount", "delta must not be zero").field("delta"),
         );
     }
-    let reason = body.reason.trim().to_string();
-    if reason.is_empty() || reason.len() > 500 {
-        return Err(ApiError::unprocessable(
-            "invalid_reason",
-            "a reason of 1 to 500 characters is required",
-        )
-        .field("reason"));
-    }
+    let reason = reason(&body.reason)?;
     let (account_id, _) = open_account(&state, &caller, &id).await?;
     let command = AccountCommand::AdjustBalance {
         asset,
@@ -79,8 +72,7 @@ pub async fn adjust(
             metadata(&caller, &rid).with_reason(reason),
         )
         .await?;
-    let committed = outcome.result.map_err(|e| ApiError::domain(&e))?;
-    written.record(&state, &caller, committed.last_position());
+    written.accept(&state, &caller, outcome)?;
     let (account, _) = state.buses.account.load(account_id.as_str()).await?;
     tracing::info!(account_id = %account_id, %asset, delta = body.delta, actor = %caller.subject, "balance adjusted");
     Ok((

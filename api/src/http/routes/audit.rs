@@ -105,6 +105,17 @@ pub async fn log(
     ))
 }
 
+/// The stored name of aggregate type `name`; 404 `unknown_aggregate_type` for another.
+fn known_type(name: &str) -> Result<&'static str, ApiError> {
+    query::aggregate_type(name).map_err(|_| {
+        ApiError::not_found(
+            "unknown_aggregate_type",
+            "the aggregate types are account, order, deposit and wallet",
+        )
+        .field("type")
+    })
+}
+
 #[derive(Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct HistoryEntry {
     pub sequence: i64,
@@ -136,19 +147,13 @@ pub async fn history(
     Path((aggregate_type, aggregate_id)): Path<(String, String)>,
 ) -> Result<Json<History>, ApiError> {
     caller.require(ROLES)?;
-    if !["account", "order", "deposit", "wallet"].contains(&aggregate_type.as_str()) {
-        return Err(ApiError::not_found(
-            "unknown_aggregate_type",
-            "the aggregate types are account, order, deposit and wallet",
-        )
-        .field("type"));
-    }
+    let aggregate_type = known_type(&aggregate_type)?;
     let events: Vec<HistoryEntry> = sqlx::query_as(
         "SELECT sequence, global_position, event_type, payload::jsonb AS payload, \
                 metadata::jsonb AS metadata \
          FROM events WHERE aggregate_type = $1 AND aggregate_id = $2 ORDER BY sequence",
     )
-    .bind(&aggregate_type)
+    .bind(aggregate_type)
     .bind(&aggregate_id)
     .fetch_all(&state.pool)
     .await?;
@@ -159,7 +164,7 @@ pub async fn history(
         ));
     }
     Ok(Json(History {
-        aggregate_type,
+        aggregate_type: aggregate_type.to_string(),
         aggregate_id,
         events,
     }))
@@ -205,15 +210,9 @@ pub async fn state_at(
         ),
         (None, None) => AsOf::Position(i64::MAX),
     };
-    if !["account", "order", "deposit", "wallet"].contains(&aggregate_type.as_str()) {
-        return Err(ApiError::not_found(
-            "unknown_aggregate_type",
-            "the aggregate types are account, order, deposit and wallet",
-        )
-        .field("type"));
-    }
+    let aggregate_type = known_type(&aggregate_type)?;
     let mut conn = state.pool.acquire().await?;
-    let report = query::state_at(&mut conn, &aggregate_type, &aggregate_id, as_of)
+    let report = query::state_at(&mut conn, aggregate_type, &aggregate_id, as_of)
         .await
         .map_err(ApiError::internal)?;
     if report.version == 0 {

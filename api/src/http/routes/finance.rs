@@ -159,6 +159,43 @@ pub(crate) fn asset_filter(
         .transpose()
 }
 
+/// One page of a time-ordered read model and the cursor of the next. `sql` takes the filters
+/// `from`, `to`, `state`, `account`, `asset`, then the cursor's time and id and the row limit
+/// (one more than the page, to tell whether another page follows); `key` is a row's (time, id).
+async fn time_page<T>(
+    state: &AppState,
+    query: &HashMap<String, String>,
+    sql: &'static str,
+    key: impl Fn(&T) -> (DateTime<Utc>, &str),
+) -> Result<(Vec<T>, Option<String>), ApiError>
+where
+    T: for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow> + Send + Unpin,
+{
+    let limit = limit(query, 1_000)?;
+    let (after_at, after_id) = decode_cursor(query.get("cursor"))?;
+    let mut rows: Vec<T> = sqlx::query_as(sql)
+        .bind(time(query, "from")?)
+        .bind(time(query, "to")?)
+        .bind(query.get("state"))
+        .bind(query.get("account"))
+        .bind(asset_filter(query)?)
+        .bind(after_at)
+        .bind(after_id)
+        .bind(limit + 1)
+        .fetch_all(&state.pool)
+        .await?;
+    let next_cursor = if rows.len() as i64 > limit {
+        rows.truncate(limit as usize);
+        rows.last().map(|r| {
+            let (at, id) = key(r);
+            encode_cursor(at, id)
+        })
+    } else {
+        None
+    };
+    Ok((rows, next_cursor))
+}
+
 #[derive(Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct FinanceOrder {
     pub order_id: String,
@@ -200,9 +237,9 @@ pub async fn orders(
 ) -> Result<Response, ApiError> {
     caller.require(ROLES)?;
     let caught_up = wait_for(&state, &caller, &headers, &[projection("orders")]).await?;
-    let limit = limit(&query, 1_000)?;
-    let (after_at, after_id) = decode_cursor(query.get("cursor"))?;
-    let mut rows: Vec<FinanceOrder> = sqlx::query_as(
+    let (rows, next_cursor) = time_page(
+        &state,
+        &query,
         "SELECT order_id, account_id, status, receiver, energy, duration, asset, price, \
                 amount_captured, amount_refunded, wallet, delegation_txid, reclaim_txid, \
                 placed_at, closed_at \
@@ -214,23 +251,9 @@ pub async fn orders(
            AND ($5::text IS NULL OR asset = $5) \
            AND ($6::timestamptz IS NULL OR (placed_at, order_id) > ($6, $7)) \
          ORDER BY placed_at, order_id LIMIT $8",
+        |r: &FinanceOrder| (r.placed_at, r.order_id.as_str()),
     )
-    .bind(time(&query, "from")?)
-    .bind(time(&query, "to")?)
-    .bind(query.get("state"))
-    .bind(query.get("account"))
-    .bind(asset_filter(&query)?)
-    .bind(after_at)
-    .bind(after_id)
-    .bind(limit + 1)
-    .fetch_all(&state.pool)
     .await?;
-    let next_cursor = if rows.len() as i64 > limit {
-        rows.truncate(limit as usize);
-        rows.last().map(|r| encode_cursor(r.placed_at, &r.order_id))
-    } else {
-        None
-    };
     Ok(fresh(
         FinanceOrderPage {
             orders: rows,
@@ -277,9 +300,9 @@ pub async fn deposits(
 ) -> Result<Response, ApiError> {
     caller.require(ROLES)?;
     let caught_up = wait_for(&state, &caller, &headers, &[projection("deposits")]).await?;
-    let limit = limit(&query, 1_000)?;
-    let (after_at, after_id) = decode_cursor(query.get("cursor"))?;
-    let mut rows: Vec<FinanceDeposit> = sqlx::query_as(
+    let (rows, next_cursor) = time_page(
+        &state,
+        &query,
         "SELECT deposit_id, account_id, asset, amount, txid, from_address, to_address, \
                 block_number, status, detected_at, credited_at \
          FROM deposits \
@@ -290,24 +313,9 @@ pub async fn deposits(
            AND ($5::text IS NULL OR asset = $5) \
            AND ($6::timestamptz IS NULL OR (detected_at, deposit_id) > ($6, $7)) \
          ORDER BY detected_at, deposit_id LIMIT $8",
+        |r: &FinanceDeposit| (r.detected_at, r.deposit_id.as_str()),
     )
-    .bind(time(&query, "from")?)
-    .bind(time(&query, "to")?)
-    .bind(query.get("state"))
-    .bind(query.get("account"))
-    .bind(asset_filter(&query)?)
-    .bind(after_at)
-    .bind(after_id)
-    .bind(limit + 1)
-    .fetch_all(&state.pool)
     .await?;
-    let next_cursor = if rows.len() as i64 > limit {
-        rows.truncate(limit as usize);
-        rows.last()
-            .map(|r| encode_cursor(r.detected_at, &r.deposit_id))
-    } else {
-        None
-    };
     Ok(fresh(
         FinanceDepositPage {
             deposits: rows,

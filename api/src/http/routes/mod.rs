@@ -60,6 +60,19 @@ pub(crate) async fn open_account(
     Ok((account_id, account))
 }
 
+/// An admin's reason for an action (kept on its event): trimmed, 1 to 500 characters.
+pub(crate) fn reason(text: &str) -> Result<String, ApiError> {
+    let text = text.trim();
+    if text.is_empty() || text.len() > 500 {
+        return Err(ApiError::unprocessable(
+            "invalid_reason",
+            "a reason of 1 to 500 characters is required",
+        )
+        .field("reason"));
+    }
+    Ok(text.to_string())
+}
+
 /// Whether `caller` may act on (or read) `account_id`. A bot token may use the accounts its
 /// subject opened, and the accounts an admin opened (house accounts); not another bot's. Every
 /// other role may use every account. The owner is read from the metadata of the account's first

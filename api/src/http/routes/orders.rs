@@ -176,8 +176,7 @@ pub async fn place(
             .order
             .execute(order_id.as_str(), command, meta)
             .await?;
-        let committed = outcome.result.map_err(|e| ApiError::domain(&e))?;
-        written.record(&state, &caller, committed.last_position());
+        written.accept(&state, &caller, outcome)?;
         load(&state, &caller, order_id.as_str()).await
     }
     .await;
@@ -246,8 +245,7 @@ pub async fn cancel(
         .order
         .execute(&current.order_id, command, metadata(&caller, &rid))
         .await?;
-    let committed = outcome.result.map_err(|e| ApiError::domain(&e))?;
-    written.record(&state, &caller, committed.last_position());
+    written.accept(&state, &caller, outcome)?;
     Ok(Json(load(&state, &caller, &current.order_id).await?))
 }
 

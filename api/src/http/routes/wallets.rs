@@ -13,7 +13,7 @@ use tron_adapter::worker::pool::refresh_pool_policy;
 use tron_adapter::PrivateKey;
 use zeroize::Zeroize;
 
-use super::metadata;
+use super::{metadata, reason};
 use crate::http::consistency::Written;
 use crate::http::error::ApiError;
 use crate::http::extract::JsonBody;
@@ -52,18 +52,6 @@ pub struct WalletView {
     pub delegatable_sun: u64,
     pub reserved_sun: u64,
     pub free_sun: u64,
-}
-
-fn reason(text: &str) -> Result<String, ApiError> {
-    let text = text.trim();
-    if text.is_empty() || text.len() > 500 {
-        return Err(ApiError::unprocessable(
-            "invalid_reason",
-            "a reason of 1 to 500 characters is required",
-        )
-        .field("reason"));
-    }
-    Ok(text.to_string())
 }
 
 fn address(text: &str) -> Result<TronAddress, ApiError> {
@@ -145,8 +133,7 @@ pub async fn register(
             metadata(&caller, &rid).with_reason(reason),
         )
         .await?;
-    let committed = outcome.result.map_err(|e| ApiError::domain(&e))?;
-    written.record(&state, &caller, committed.last_position());
+    written.accept(&state, &caller, outcome)?;
     // This process's orders may use it at once; other processes add it within seconds.
     refresh_pool_policy(&state.buses)
         .await
@@ -172,27 +159,20 @@ pub async fn disable(
     Path(text): Path<String>,
     JsonBody(body): JsonBody<Reason>,
 ) -> Result<Json<WalletView>, ApiError> {
-    caller.require(ROLES)?;
-    let address = address(&text)?;
-    let reason = reason(&body.reason)?;
-    view(&state, &address).await?;
-    let command = WalletCommand::DisableWallet {
-        reason: reason.clone(),
-        actor: caller.subject.clone(),
-        at: Utc::now(),
-    };
-    let outcome = state
-        .buses
-        .wallet
-        .execute(
-            &address.to_base58(),
-            command,
-            metadata(&caller, &rid).with_reason(reason),
-        )
-        .await?;
-    let committed = outcome.result.map_err(|e| ApiError::domain(&e))?;
-    written.record(&state, &caller, committed.last_position());
-    Ok(Json(view(&state, &address).await?))
+    switch(
+        &state,
+        &caller,
+        &rid,
+        &written,
+        &text,
+        &body,
+        |reason, actor| WalletCommand::DisableWallet {
+            reason,
+            actor,
+            at: Utc::now(),
+        },
+    )
+    .await
 }
 
 /// `POST /v1/admin/wallets/{address}/enable` with `{"reason": …}`: 409 if already enabled.
@@ -212,24 +192,39 @@ pub async fn enable(
     Path(text): Path<String>,
     JsonBody(body): JsonBody<Reason>,
 ) -> Result<Json<WalletView>, ApiError> {
+    switch(&state, &caller, &rid, &written, &text, &body, |_, actor| {
+        WalletCommand::EnableWallet {
+            actor,
+            at: Utc::now(),
+        }
+    })
+    .await
+}
+
+/// Disables or enables a registered wallet: `command` gets the reason and the admin's subject;
+/// the reason also goes into the event's metadata (enabling has no reason field of its own).
+async fn switch(
+    state: &AppState,
+    caller: &Caller,
+    rid: &RequestId,
+    written: &Written,
+    text: &str,
+    body: &Reason,
+    command: impl FnOnce(String, String) -> WalletCommand,
+) -> Result<Json<WalletView>, ApiError> {
     caller.require(ROLES)?;
-    let address = address(&text)?;
+    let address = address(text)?;
     let reason = reason(&body.reason)?;
-    view(&state, &address).await?;
-    let command = WalletCommand::EnableWallet {
-        actor: caller.subject.clone(),
-        at: Utc::now(),
-    };
+    view(state, &address).await?;
     let outcome = state
         .buses
         .wallet
         .execute(
             &address.to_base58(),
-            command,
-            metadata(&caller, &rid).with_reason(reason),
+            command(reason.clone(), caller.subject.clone()),
+            metadata(caller, rid).with_reason(reason),
         )
         .await?;
-    let committed = outcome.result.map_err(|e| ApiError::domain(&e))?;
-    written.record(&state, &caller, committed.last_position());
-    Ok(Json(view(&state, &address).await?))
+    written.accept(state, caller, outcome)?;
+    Ok(Json(view(state, &address).await?))
 }
