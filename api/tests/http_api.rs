@@ -1,182 +1,18 @@
 //! The HTTP API over real HTTP: a server spawned on 127.0.0.1:0 against a fresh PostgreSQL
-//! database and the chain simulator.
+//! database and the chain simulator (the harness is in `support`).
+
+mod support;
 
 use std::sync::Arc;
 
 use api::http::auth::{self, Claims, Role};
 use api::http::ratelimit::{Limit, Limits, RateLimiter};
-use api::http::{AppState, Application, TokenKeys};
+use api::http::TokenKeys;
 use api::settings::Secret;
 use chrono::{TimeDelta, Utc};
-use engine::domain::{OrderPolicy, PriceTable};
-use engine::process::Buses;
-use engine::testing::TestDb;
 use serde_json::{json, Value};
-use tron_adapter::node::{NodeClient, NodeConfig};
-use tron_adapter::simulator::{SimConfig, SimHandle, Simulator};
+use support::{catch_up_projections, fresh_address, metadata_of, Api};
 use tron_adapter::vault::{KeyVault, Keyring, MasterKey};
-
-struct Api {
-    base: String,
-    master: String,
-    db: TestDb,
-    keys: TokenKeys,
-    sim: SimHandle,
-    http: reqwest::Client,
-}
-
-impl Api {
-    async fn start() -> Self {
-        let db = TestDb::new().await;
-        let sim = Simulator::start(SimConfig {
-            port: 0,
-            block_interval: None,
-            dev: true,
-            ..SimConfig::default()
-        })
-        .await
-        .unwrap();
-        let keys = TokenKeys::new(&Secret::new("test secret for the http api"));
-        let master = MasterKey::generate_hex().to_string();
-        KeyVault::new(
-            db.pool.clone(),
-            Keyring::new(MasterKey::from_hex(&master).unwrap()),
-        )
-        .init_deposit_seed(&tron_adapter::bip32::DepositSeed::generate())
-        .await
-        .unwrap();
-        let mut api = Self {
-            base: String::new(),
-            master,
-            db,
-            keys,
-            sim,
-            http: reqwest::Client::new(),
-        };
-        api.base = api.serve(None).await;
-        api
-    }
-
-    /// Another API instance on the same database (and the same Redis, given a limiter).
-    async fn serve(&self, limiter: Option<RateLimiter>) -> String {
-        self.serve_with(limiter, |s| s).await
-    }
-
-    /// Another instance, its state changed by `configure` first.
-    async fn serve_with(
-        &self,
-        limiter: Option<RateLimiter>,
-        configure: impl FnOnce(AppState) -> AppState,
-    ) -> String {
-        let (base, stop, _) = self.serve_stoppable(limiter, configure).await;
-        std::mem::forget(stop); // serves until the test ends
-        base
-    }
-
-    /// An instance that stops when the sender is used; the handle ends when it has stopped.
-    async fn serve_stoppable(
-        &self,
-        limiter: Option<RateLimiter>,
-        configure: impl FnOnce(AppState) -> AppState,
-    ) -> (
-        String,
-        tokio::sync::oneshot::Sender<()>,
-        tokio::task::JoinHandle<std::io::Result<()>>,
-    ) {
-        let vault = Arc::new(KeyVault::new(
-            self.db.pool.clone(),
-            Keyring::new(MasterKey::from_hex(&self.master).unwrap()),
-        ));
-        let node = NodeClient::new(NodeConfig::new(self.sim.base_url())).unwrap();
-        let policy = OrderPolicy {
-            prices: PriceTable::sample(),
-            ..OrderPolicy::default()
-        };
-        let mut state = AppState::new(
-            self.db.pool.clone(),
-            Buses::new(self.db.pool.clone(), policy),
-            vault,
-            Some(node),
-            PriceTable::sample(),
-            self.keys.clone(),
-        );
-        if let Some(l) = limiter {
-            state = state.with_rate_limiter(l);
-        }
-        state = configure(state);
-        let app = Application::build("127.0.0.1:0", state).await.unwrap();
-        let base = format!("http://127.0.0.1:{}", app.port());
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let handle = tokio::spawn(app.run(async move {
-            let _ = stopped.await;
-        }));
-        (base, stop, handle)
-    }
-
-    async fn token(&self, role: Role) -> String {
-        self.token_for(&format!("{role}-1"), role).await
-    }
-
-    async fn token_for(&self, subject: &str, role: Role) -> String {
-        auth::issue(
-            &self.db.pool,
-            &self.keys,
-            subject,
-            role,
-            TimeDelta::hours(1),
-        )
-        .await
-        .unwrap()
-        .token
-    }
-
-    /// Sends a request; returns the status and the JSON body (`null` if none).
-    async fn send(
-        &self,
-        method: &str,
-        path: &str,
-        token: Option<&str>,
-        body: Option<String>,
-        headers: &[(&str, &str)],
-    ) -> (u16, Value) {
-        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
-        let mut req = self.http.request(method, format!("{}{path}", self.base));
-        if let Some(t) = token {
-            req = req.bearer_auth(t);
-        }
-        if let Some(b) = body {
-            req = req.header("content-type", "application/json").body(b);
-        }
-        for (k, v) in headers {
-            req = req.header(*k, *v);
-        }
-        let response = req.send().await.unwrap();
-        let status = response.status().as_u16();
-        let text = response.text().await.unwrap();
-        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
-    }
-
-    async fn post(&self, path: &str, token: &str, body: Value) -> (u16, Value) {
-        self.send("POST", path, Some(token), Some(body.to_string()), &[])
-            .await
-    }
-
-    async fn get(&self, path: &str, token: &str) -> (u16, Value) {
-        self.send("GET", path, Some(token), None, &[]).await
-    }
-
-    async fn events(&self) -> i64 {
-        sqlx::query_scalar("SELECT count(*) FROM events")
-            .fetch_one(&self.db.pool)
-            .await
-            .unwrap()
-    }
-
-    fn order_body(&self, account: &str, energy: u64) -> Value {
-        json!({"account_id": account, "receiver": self.sim.customer().to_base58(),
-               "energy": energy, "duration": "1d"})
-    }
-}
 
 /// A concrete path of the role matrix as the OpenAPI description names it.
 fn templated(path: &str) -> String {
@@ -192,13 +28,14 @@ fn templated(path: &str) -> String {
         (Some("admin"), n) if n > 4 && parts[3] == "tokens" => out[4] = "{jti}".into(),
         (Some("admin"), n) if n > 4 && parts[3] == "wallets" => out[4] = "{address}".into(),
         (Some("admin"), n) if n > 4 && parts[3] == "accounts" => out[4] = "{id}".into(),
+        (Some("admin"), n) if n > 4 && parts[3] == "jobs" => out[4] = "{id}".into(),
+        (Some("admin"), n) if n > 5 && parts[3] == "prices" => {
+            out[4] = "{asset}".into();
+            out[5] = "{tier}".into();
+        }
         _ => {}
     }
     out.join("/")
-}
-
-fn fresh_address() -> String {
-    tron_adapter::PrivateKey::generate().address().to_base58()
 }
 
 #[tokio::test]
@@ -771,6 +608,36 @@ async fn tokens_and_roles() {
             None,
             &[Role::Admin],
         ),
+        (
+            "GET",
+            "/v1/prices".into(),
+            None,
+            &[Role::Bot, Role::Finance, Role::Auditor, Role::Admin],
+        ),
+        (
+            "PUT",
+            "/v1/admin/prices/TRX/1d".into(),
+            Some(json!({"unit_price": 0, "reason": "matrix"})),
+            &[Role::Admin],
+        ),
+        (
+            "POST",
+            "/v1/admin/rebuilds".into(),
+            Some(json!({"projections": ["no_such_view"], "reason": "matrix"})),
+            &[Role::Admin],
+        ),
+        (
+            "GET",
+            format!("/v1/admin/jobs/{}", uuid::Uuid::new_v4()),
+            None,
+            &[Role::Admin],
+        ),
+        (
+            "POST",
+            "/v1/admin/keys/rotate".into(),
+            Some(json!({"reason": ""})),
+            &[Role::Admin],
+        ),
     ];
     // Every route of the matrix is in the OpenAPI description, with its method.
     let spec: Value = serde_json::from_str(
@@ -791,6 +658,20 @@ async fn tokens_and_roles() {
             "{method} {templated} is not in /openapi.json"
         );
         assert!(op["responses"]["401"].is_object(), "{method} {templated}");
+    }
+    // … and every operation of the description is in the matrix (the feed has its own test).
+    for (templated_path, item) in spec["paths"].as_object().unwrap() {
+        for method in item.as_object().unwrap().keys() {
+            let covered = templated_path == "/v1/feed"
+                || !templated_path.starts_with("/v1/")
+                || routes.iter().any(|(m, p, _, _)| {
+                    m.eq_ignore_ascii_case(method) && templated(p) == *templated_path
+                });
+            assert!(
+                covered,
+                "{method} {templated_path} is missing from the role matrix"
+            );
+        }
     }
     let docs = reqwest::get(format!("{}/docs", api.base)).await.unwrap();
     assert_eq!(docs.status().as_u16(), 200);
@@ -985,32 +866,6 @@ async fn with_redis_unreachable_requests_are_let_through_and_counted() {
     .unwrap();
     assert_eq!(ready["status"], "ok", "{ready}");
     assert_eq!(ready["checks"]["redis"], "unavailable", "{ready}");
-}
-
-async fn catch_up_projections(api: &Api) {
-    let projector =
-        api::cli::project::start(&api.db.pool, &api::cli::project::ProjectArgs::default()).unwrap();
-    projections::testing::wait_caught_up(
-        &api.db.pool,
-        &projections::testing::all_readers(),
-        std::time::Duration::from_secs(30),
-    )
-    .await
-    .unwrap();
-    projector.shutdown().await.unwrap();
-}
-
-/// The metadata of an aggregate's events of one type, in order.
-async fn metadata_of(api: &Api, aggregate_id: &str, event_type: &str) -> Vec<Value> {
-    sqlx::query_scalar(
-        "SELECT metadata::jsonb FROM events WHERE aggregate_id = $1 AND event_type = $2 \
-         ORDER BY sequence",
-    )
-    .bind(aggregate_id)
-    .bind(event_type)
-    .fetch_all(&api.db.pool)
-    .await
-    .unwrap()
 }
 
 #[tokio::test]

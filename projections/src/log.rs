@@ -8,7 +8,7 @@
 use chrono::{DateTime, Utc};
 use cqrs_es::persist::EventUpcaster;
 use cqrs_es::Aggregate;
-use engine::domain::{Account, Deposit, Order, Wallet};
+use engine::domain::{Account, Deposit, Maintenance, Order, PriceList, Wallet};
 use engine::log::{AnyEvent, LogPosition};
 use engine::store::upcast::{upcast, upcasters, RawEvent};
 use sqlx::PgConnection;
@@ -146,6 +146,10 @@ fn decode_any(aggregate_type: &str, source: Source<'_>) -> Result<AnyEvent, Stri
         parse(source).map(AnyEvent::Deposit)
     } else if aggregate_type == Wallet::TYPE {
         parse(source).map(AnyEvent::Wallet)
+    } else if aggregate_type == PriceList::TYPE {
+        parse(source).map(AnyEvent::PriceList)
+    } else if aggregate_type == Maintenance::TYPE {
+        parse(source).map(AnyEvent::Maintenance)
     } else {
         Err(format!("unknown aggregate type {aggregate_type:?}"))
     }

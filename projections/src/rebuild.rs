@@ -320,6 +320,23 @@ async fn events_in_log(conn: &mut PgConnection) -> Result<u64, Error> {
     Ok(n as u64)
 }
 
+/// The first of `names` that a rebuild (in any process) is working on now, if any: for a caller
+/// that wants to refuse early. Only a hint: [`rebuild`] itself takes the lock and is refused
+/// with [`Error::Busy`] if it lost a race.
+pub async fn rebuild_running(pool: &PgPool, names: &[&str]) -> Result<Option<String>, Error> {
+    Ok(sqlx::query_scalar(&format!(
+        "SELECT n FROM unnest($1::text[]) AS n WHERE EXISTS ( \
+           SELECT 1 FROM pg_locks l WHERE l.locktype = 'advisory' AND l.granted \
+             AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()) \
+             AND l.classid = ({LOCK_CLASS_SQL})::oid AND l.objsubid = 2 \
+             AND l.objid = hashtext('rebuild:' || n)::oid) \
+         LIMIT 1"
+    ))
+    .bind(names)
+    .fetch_optional(pool)
+    .await?)
+}
+
 /// Rebuilds `projections` (swap), or checks them against the live tables (`options.check`).
 pub async fn rebuild(
     pool: &PgPool,

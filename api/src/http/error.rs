@@ -175,6 +175,8 @@ impl ApiError {
             DurationNotOffered { .. } => Some("duration".into()),
             AssetNotAccepted { .. } | UnknownAsset { .. } => Some("asset".into()),
             PriceAboveLimit { .. } => Some("max_price".into()),
+            // Only an admin's price change reaches the API with this refusal.
+            InvalidPriceTable { .. } => Some("unit_price".into()),
             ReceiverIsPoolWallet { .. } => Some("receiver".into()),
             _ => None,
         };

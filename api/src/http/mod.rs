@@ -9,7 +9,7 @@ use axum::extract::{DefaultBodyLimit, Request};
 use axum::http::{HeaderName, HeaderValue};
 use axum::middleware::Next;
 use axum::response::Response;
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use axum::Router;
 use engine::domain::PriceTable;
 use engine::process::Buses;
@@ -48,7 +48,9 @@ pub struct AppState {
     pub vault: Arc<KeyVault>,
     /// The TRON node, to tell whether a receiver is activated; `None`: not known.
     pub node: Option<NodeClient>,
-    pub prices: Arc<PriceTable>,
+    /// The configured prices (prices file or sample prices); the admin's price list goes over
+    /// them, and the order policy holds the result (`buses.order.services().prices`).
+    pub configured_prices: Arc<PriceTable>,
     pub keys: Arc<TokenKeys>,
     pub metrics: Arc<metrics::Metrics>,
     /// The pool wallets' gauges, when this process runs the wallet sync.
@@ -80,7 +82,7 @@ impl AppState {
             buses,
             vault,
             node,
-            prices: Arc::new(prices),
+            configured_prices: Arc::new(prices),
             keys: Arc::new(keys),
             metrics: Arc::default(),
             wallet_gauges: None,
@@ -124,6 +126,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/accounts/{id}/orders", get(routes::orders::list))
         .route("/quotes", post(routes::quotes::quote))
+        .route("/prices", get(routes::prices::list))
         .route("/orders", post(routes::orders::place))
         .route("/orders/{id}", get(routes::orders::get))
         .route("/orders/{id}/cancel", post(routes::orders::cancel))
@@ -147,6 +150,10 @@ pub fn router(state: AppState) -> Router {
         .route("/admin/tokens", get(routes::admin::tokens))
         .route("/admin/tokens/{jti}/revoke", post(routes::admin::revoke))
         .route("/admin/wallets", post(routes::wallets::register))
+        .route("/admin/prices/{asset}/{tier}", put(routes::prices::set))
+        .route("/admin/rebuilds", post(routes::maintenance::rebuild))
+        .route("/admin/jobs/{id}", get(routes::maintenance::get))
+        .route("/admin/keys/rotate", post(routes::maintenance::rotate_keys))
         .route(
             "/admin/wallets/{address}/disable",
             post(routes::wallets::disable),
@@ -216,18 +223,17 @@ async fn request_id(mut request: Request, next: Next) -> Response {
 pub struct Application {
     listener: TcpListener,
     router: Router,
-    closing: Arc<tokio::sync::watch::Sender<bool>>,
+    state: AppState,
 }
 
 impl Application {
     /// Binds `addr` (port 0 picks a free one) and builds the router.
     pub async fn build(addr: &str, state: AppState) -> std::io::Result<Self> {
         let listener = TcpListener::bind(addr).await?;
-        let closing = state.closing.clone();
         Ok(Self {
             listener,
-            router: router(state),
-            closing,
+            router: router(state.clone()),
+            state,
         })
     }
 
@@ -239,7 +245,8 @@ impl Application {
         self.local_addr().map(|a| a.port()).unwrap_or(0)
     }
 
-    /// Serves until `shutdown` completes, then finishes the requests in flight.
+    /// Serves until `shutdown` completes, then finishes the requests in flight. Meanwhile keeps
+    /// the prices orders are decided with up to date with the admin's price list.
     pub async fn run(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
@@ -248,13 +255,32 @@ impl Application {
         let service = self
             .router
             .into_make_service_with_connect_info::<SocketAddr>();
-        let closing = self.closing;
+        let closing = self.state.closing.clone();
+        let prices = tokio::spawn(keep_prices_fresh(self.state));
         let shutdown = async move {
             shutdown.await;
             closing.send_replace(true);
+            prices.abort();
         };
         axum::serve(self.listener, service)
             .with_graceful_shutdown(shutdown)
             .await
+    }
+}
+
+/// How often an API process looks for price changes made through another process.
+pub const PRICE_REFRESH: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Applies the admin's price list over the configured prices now and every [`PRICE_REFRESH`].
+async fn keep_prices_fresh(state: AppState) {
+    let mut tick = tokio::time::interval(PRICE_REFRESH);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        if let Err(e) =
+            engine::process::prices::refresh_prices(&state.buses, &state.configured_prices).await
+        {
+            tracing::warn!(error = %e, "cannot read the price list; orders keep the prices they had");
+        }
     }
 }

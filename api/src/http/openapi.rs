@@ -13,8 +13,8 @@ use utoipa::openapi::{ContentBuilder, OpenApi as Spec, RefOr, ResponseBuilder};
 use utoipa::{Modify, OpenApi, ToSchema};
 
 use super::routes::{
-    accounts, adjustments, admin, audit, daily, feed, finance, health, orders, quotes,
-    verifications, wallets,
+    accounts, adjustments, admin, audit, daily, feed, finance, health, maintenance, orders, prices,
+    quotes, verifications, wallets,
 };
 
 /// The error shape of every 4xx and 5xx answer.
@@ -41,13 +41,14 @@ pub struct ErrorDetail {
     ),
     paths(
         accounts::open, accounts::balances, accounts::deposit_address,
-        orders::list, orders::place, orders::get, orders::cancel, quotes::quote,
+        orders::list, orders::place, orders::get, orders::cancel, quotes::quote, prices::list,
         finance::balances, finance::orders, finance::deposits, finance::wallets, daily::report,
         feed::feed,
         audit::log, audit::history, audit::state_at,
         verifications::start, verifications::latest,
         admin::tokens, admin::revoke,
         wallets::register, wallets::disable, wallets::enable, adjustments::adjust,
+        prices::set, maintenance::rebuild, maintenance::get, maintenance::rotate_keys,
         health::live, health::ready,
     ),
     components(schemas(ErrorBody, ErrorDetail, feed::FeedEvent)),

@@ -9,8 +9,10 @@ pub mod decide;
 pub mod deposit;
 pub mod error;
 pub mod ids;
+pub mod maintenance;
 pub mod money;
 pub mod order;
+pub mod price_list;
 pub mod pricing;
 pub mod text;
 pub mod wallet;
@@ -21,8 +23,12 @@ pub use decide::replay;
 pub use deposit::{Deposit, DepositCommand, DepositEvent, DepositRejection};
 pub use error::DomainError;
 pub use ids::{AccountId, DepositId, OrderId, TxId};
+pub use maintenance::{
+    Job, JobRecord, JobStatus, Maintenance, MaintenanceCommand, MaintenanceEvent,
+};
 pub use money::{Amount, AmountError, Asset, UnknownAsset, MAX_AMOUNT};
 pub use order::{Order, OrderCommand, OrderEvent, OrderPolicy, OrderStatus};
+pub use price_list::{PriceList, PriceListCommand, PriceListEvent, PRICE_LIST_ID};
 pub use pricing::{DurationTier, PriceTable, Quote};
 pub use wallet::{KeyRef, Wallet, WalletCommand, WalletEvent};
 

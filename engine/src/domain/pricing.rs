@@ -174,6 +174,20 @@ pub fn price_for(
     Amount::new(price).map_err(DomainError::from)
 }
 
+/// A unit price must be at least 1 and at most [`MAX_AMOUNT`] smallest units.
+pub(crate) fn check_unit_price(
+    asset: Asset,
+    tier: DurationTier,
+    unit_price: u64,
+) -> Result<(), DomainError> {
+    if unit_price == 0 || unit_price > MAX_AMOUNT {
+        return Err(DomainError::InvalidPriceTable {
+            problem: format!("unit price {unit_price} for {asset} {tier} must be 1..={MAX_AMOUNT}"),
+        });
+    }
+    Ok(())
+}
+
 /// The prices on offer: order size bounds and a unit price per (asset, tier).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(try_from = "PriceTableSpec")]
@@ -241,18 +255,23 @@ impl PriceTable {
         tier: DurationTier,
         unit_price: u64,
     ) -> Result<Self, DomainError> {
-        if unit_price == 0 || unit_price > MAX_AMOUNT {
-            return Err(DomainError::InvalidPriceTable {
-                problem: format!(
-                    "unit price {unit_price} for {asset} {tier} must be 1..={MAX_AMOUNT}"
-                ),
-            });
-        }
+        self.set_price(asset, tier, unit_price)?;
+        Ok(self)
+    }
+
+    /// Sets the unit price of `tier` in `asset` in place (checked as in [`Self::with_price`]).
+    pub fn set_price(
+        &mut self,
+        asset: Asset,
+        tier: DurationTier,
+        unit_price: u64,
+    ) -> Result<(), DomainError> {
+        check_unit_price(asset, tier, unit_price)?;
         self.prices
             .entry(asset)
             .or_default()
             .insert(tier, unit_price);
-        Ok(self)
+        Ok(())
     }
 
     /// Demonstration prices near today's market (about 90 sun per energy for one hour, 100 for

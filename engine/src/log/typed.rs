@@ -4,7 +4,8 @@
 use cqrs_es::Aggregate;
 
 use crate::domain::{
-    Account, AccountEvent, Deposit, DepositEvent, Order, OrderEvent, Wallet, WalletEvent,
+    Account, AccountEvent, Deposit, DepositEvent, Maintenance, MaintenanceEvent, Order, OrderEvent,
+    PriceList, PriceListEvent, Wallet, WalletEvent,
 };
 use crate::error::Error;
 use crate::log::RecordedEvent;
@@ -16,6 +17,8 @@ pub enum AnyEvent {
     Order(OrderEvent),
     Deposit(DepositEvent),
     Wallet(WalletEvent),
+    PriceList(PriceListEvent),
+    Maintenance(MaintenanceEvent),
 }
 
 /// A recorded event with its payload decoded.
@@ -38,6 +41,8 @@ impl AnyEvent {
             .or_else(|| one::<Order>(recorded, AnyEvent::Order))
             .or_else(|| one::<Deposit>(recorded, AnyEvent::Deposit))
             .or_else(|| one::<Wallet>(recorded, AnyEvent::Wallet))
+            .or_else(|| one::<PriceList>(recorded, AnyEvent::PriceList))
+            .or_else(|| one::<Maintenance>(recorded, AnyEvent::Maintenance))
             .unwrap_or_else(|| {
                 Err(Error::corrupt(
                     format!("event at {}", recorded.position),

@@ -1,11 +1,11 @@
-//! The command buses of the four aggregates, shared by everything in one process so that each
+//! The command buses of the aggregates, shared by everything in one process so that each
 //! aggregate has one in-memory writer.
 
 use std::sync::Arc;
 
 use sqlx::PgPool;
 
-use crate::domain::{Account, Deposit, Order, OrderPolicy, Wallet};
+use crate::domain::{Account, Deposit, Maintenance, Order, OrderPolicy, PriceList, Wallet};
 use crate::store::CommandBus;
 
 pub struct Buses {
@@ -13,6 +13,8 @@ pub struct Buses {
     pub order: CommandBus<Order>,
     pub deposit: CommandBus<Deposit>,
     pub wallet: CommandBus<Wallet>,
+    pub price_list: CommandBus<PriceList>,
+    pub maintenance: CommandBus<Maintenance>,
 }
 
 impl Buses {
@@ -21,7 +23,9 @@ impl Buses {
             account: CommandBus::new(pool.clone(), ()),
             order: CommandBus::new(pool.clone(), policy),
             deposit: CommandBus::new(pool.clone(), ()),
-            wallet: CommandBus::new(pool, ()),
+            wallet: CommandBus::new(pool.clone(), ()),
+            price_list: CommandBus::new(pool.clone(), ()),
+            maintenance: CommandBus::new(pool, ()),
         })
     }
 

@@ -10,6 +10,7 @@ pub mod buses;
 pub mod cause;
 pub mod deposit_flow;
 pub mod order_flow;
+pub mod prices;
 pub mod runner;
 pub mod scheduler;
 

@@ -171,6 +171,22 @@ where
         *self.services.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(services);
     }
 
+    /// Changes the services in one step: `change` sees the current ones and returns the new
+    /// ones, or `None` to keep them. Two updaters never lose each other's change.
+    pub fn update_services(
+        &self,
+        change: impl FnOnce(&A::Services) -> Option<A::Services>,
+    ) -> bool {
+        let mut services = self.services.write().unwrap_or_else(|p| p.into_inner());
+        match change(&services) {
+            Some(new) => {
+                *services = Arc::new(new);
+                true
+            }
+            None => false,
+        }
+    }
+
     pub fn pool(&self) -> &PgPool {
         &self.pool
     }

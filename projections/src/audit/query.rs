@@ -5,7 +5,7 @@
 use std::io::{BufRead, Write};
 
 use chrono::{DateTime, Utc};
-use engine::domain::{Account, Deposit, DomainAggregate, Order, Wallet};
+use engine::domain::{Account, Deposit, DomainAggregate, Maintenance, Order, PriceList, Wallet};
 use engine::store::event_store::decode_event;
 use engine::store::upcast::upcasters;
 use futures::TryStreamExt;
@@ -17,7 +17,14 @@ use super::canonical::{chain, encode_parts, format_time};
 use crate::error::Error;
 
 /// The aggregate types, as stored in `events.aggregate_type`.
-pub const AGGREGATE_TYPES: [&str; 4] = ["account", "order", "deposit", "wallet"];
+pub const AGGREGATE_TYPES: [&str; 6] = [
+    "account",
+    "order",
+    "deposit",
+    "wallet",
+    "price_list",
+    "maintenance",
+];
 
 /// The stored name of an aggregate type given in any case.
 pub fn aggregate_type(name: &str) -> Result<&'static str, Error> {
@@ -179,7 +186,9 @@ pub async fn state_at(
         "account" => replay_json::<Account>(events)?,
         "order" => replay_json::<Order>(events)?,
         "deposit" => replay_json::<Deposit>(events)?,
-        _ => replay_json::<Wallet>(events)?,
+        "wallet" => replay_json::<Wallet>(events)?,
+        "price_list" => replay_json::<PriceList>(events)?,
+        _ => replay_json::<Maintenance>(events)?,
     };
     Ok(StateReport {
         aggregate_type: aggregate_type.to_string(),

@@ -182,7 +182,10 @@ fn effect(e: &Event) -> Effect {
             OrderEvent::DelegationFailed { .. } => OrderAsset(|r, _, _| r.delegations_failed += 1),
             _ => None,
         },
-        AnyEvent::Deposit(_) | AnyEvent::Wallet(_) => None,
+        AnyEvent::Deposit(_)
+        | AnyEvent::Wallet(_)
+        | AnyEvent::PriceList(_)
+        | AnyEvent::Maintenance(_) => None,
     }
 }
 

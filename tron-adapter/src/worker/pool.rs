@@ -29,20 +29,27 @@ pub async fn pool_wallets(buses: &Buses) -> Result<Vec<(TronAddress, Wallet)>, E
 /// Returns the wallets added. Wallets are never removed here: a disabled wallet stays a pool
 /// wallet (its active orders still reclaim from it).
 pub async fn refresh_pool_policy(buses: &Buses) -> Result<Vec<TronAddress>, Error> {
-    let known = buses.order.services();
-    let added: Vec<TronAddress> = pool_wallets(buses)
+    let registered: Vec<TronAddress> = pool_wallets(buses)
         .await?
         .into_iter()
         .map(|(address, _)| address)
-        .filter(|a| !known.pool_wallets.contains(a))
         .collect();
-    if !added.is_empty() {
-        let mut policy = (*known).clone();
-        policy.pool_wallets.extend(added.iter().copied());
-        buses.order.set_services(policy);
-        for address in &added {
-            tracing::info!(wallet = %address, "a newly registered pool wallet joins the order policy");
+    let mut added = Vec::new();
+    buses.order.update_services(|known| {
+        added = registered
+            .iter()
+            .filter(|a| !known.pool_wallets.contains(a))
+            .copied()
+            .collect();
+        if added.is_empty() {
+            return None;
         }
+        let mut policy = known.clone();
+        policy.pool_wallets.extend(added.iter().copied());
+        Some(policy)
+    });
+    for address in &added {
+        tracing::info!(wallet = %address, "a newly registered pool wallet joins the order policy");
     }
     Ok(added)
 }

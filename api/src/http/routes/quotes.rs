@@ -81,6 +81,9 @@ pub async fn quote(
     let tier = duration(&body.duration)?;
     let asset = asset(body.asset.as_deref())?;
     let quote = state
+        .buses
+        .order
+        .services()
         .prices
         .quote(asset, tier, body.energy)
         .map_err(|e| ApiError::domain(&e))?;
