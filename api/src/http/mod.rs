@@ -28,6 +28,7 @@ pub mod extract;
 pub mod idempotency;
 pub mod metrics;
 pub mod openapi;
+pub mod owners;
 pub mod ratelimit;
 pub mod routes;
 
@@ -66,6 +67,8 @@ pub struct AppState {
     pub closing: Arc<tokio::sync::watch::Sender<bool>>,
     /// Each subject's last write through this process (read your writes).
     pub writes: Arc<consistency::Writes>,
+    /// Who opened each account (bot ownership), as read so far.
+    pub owners: Arc<owners::Owners>,
 }
 
 impl AppState {
@@ -91,6 +94,7 @@ impl AppState {
             allowlist: Arc::default(),
             closing: Arc::new(tokio::sync::watch::Sender::new(false)),
             writes: Arc::default(),
+            owners: Arc::default(),
         }
     }
 

@@ -4,6 +4,7 @@
 use axum::extract::Request;
 
 use super::error::ApiError;
+use super::owners::Opener;
 use super::RequestId;
 use super::{AppState, Caller};
 use engine::store::CommandMetadata;
@@ -62,6 +63,25 @@ pub(crate) async fn open_account(
     Ok((account_id, account))
 }
 
+/// [`open_account`] for a caller that needs only the id: an account never closes, so the state
+/// this process holds answers when it shows the account open; the store is asked otherwise.
+pub(crate) async fn open_account_id(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+) -> Result<engine::domain::AccountId, ApiError> {
+    let not_found = || ApiError::not_found("account_not_found", "no such account");
+    let account_id = engine::domain::AccountId::parse(id).map_err(|_| not_found())?;
+    if !may_use(state, caller, account_id.as_str()).await? {
+        return Err(not_found());
+    }
+    let (held, _) = state.buses.account.peek(account_id.as_str()).await?;
+    if held.is_open() {
+        return Ok(account_id);
+    }
+    open_account(state, caller, id).await.map(|(id, _)| id)
+}
+
 /// An admin's reason for an action (kept on its event): trimmed, 1 to 500 characters.
 pub(crate) fn reason(text: &str) -> Result<String, ApiError> {
     let text = text.trim();
@@ -87,16 +107,22 @@ pub(crate) async fn may_use(
     if caller.role != super::Role::Bot {
         return Ok(true);
     }
-    let opener: Option<(Option<String>, Option<String>)> = sqlx::query_as(
+    if let Some(opener) = state.owners.get(account_id) {
+        return Ok(opener.admits(&caller.subject));
+    }
+    let first: Option<(Option<String>, Option<String>)> = sqlx::query_as(
         "SELECT metadata->>'actor_role', metadata->>'actor_subject' FROM events \
          WHERE aggregate_type = 'account' AND aggregate_id = $1 AND sequence = 1",
     )
     .bind(account_id)
     .fetch_optional(&state.pool)
     .await?;
-    Ok(match opener {
+    Ok(match first {
         None => true, // no such account: the caller gets its usual 404
-        Some((Some(role), Some(subject))) if role == "bot" => subject == caller.subject,
-        Some(_) => true,
+        Some((role, subject)) => {
+            let opener = Opener::from_actor(role, subject);
+            state.owners.remember(account_id, opener.clone());
+            opener.admits(&caller.subject)
+        }
     })
 }

@@ -14,7 +14,7 @@ use engine::store::CommandMetadata;
 use serde::{Deserialize, Serialize};
 
 use super::quotes::{asset, duration, receiver};
-use super::{metadata, open_account};
+use super::{metadata, open_account, open_account_id};
 use crate::http::consistency::Written;
 use crate::http::consistency::{fresh, projection, wait_for};
 use crate::http::error::ApiError;
@@ -153,7 +153,7 @@ pub async fn place(
         Claim::Run => {}
     }
     let result = async {
-        let (account_id, _) = open_account(&state, &caller, &body.account_id)
+        let account_id = open_account_id(&state, &caller, &body.account_id)
             .await
             .map_err(|e| e.field("account_id"))?;
         let order_id =
@@ -177,7 +177,13 @@ pub async fn place(
             .execute(order_id.as_str(), command, meta)
             .await?;
         written.accept(&state, &caller, outcome)?;
-        load(&state, &caller, order_id.as_str()).await
+        // The bus holds the order as decided (this command included), and the caller may use
+        // its account; the store is asked only if the state held here lacks it.
+        let (order, _) = state.buses.order.peek(order_id.as_str()).await?;
+        match view(order_id.as_str(), &order) {
+            Some(view) => Ok(view),
+            None => load(&state, &caller, order_id.as_str()).await,
+        }
     }
     .await;
     let (status, value) = match result {
