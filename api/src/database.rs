@@ -30,6 +30,10 @@ impl Database {
         };
         let pool = PgPoolOptions::new()
             .max_connections(settings.database_pool_size)
+            // sqlx pings every connection it hands out unless told not to: a round trip more
+            // for every query. A connection that broke is found by the query that uses it
+            // (and dropped by the pool), which every caller handles as a failure anyway.
+            .test_before_acquire(false)
             .connect_with(options)
             .await?;
         let applied = engine::store::migrate(&pool).await?;
