@@ -37,6 +37,11 @@ pub enum ChainTaskChange {
 }
 
 impl Effects {
+    /// Nothing to write besides the checkpoint.
+    pub fn is_empty(&self) -> bool {
+        self.schedule.is_empty() && self.unschedule.is_empty() && self.chain_tasks.is_empty()
+    }
+
     pub fn open_chain_task(&mut self, order_id: &str, wallet: String, phase: &'static str) {
         self.chain_tasks.push(ChainTaskChange::Open {
             order_id: order_id.to_string(),
@@ -394,10 +399,15 @@ async fn run_batch<R: Reactor>(
         return Ok(0);
     };
     let effects = react_partitioned(reactor, &batch, concurrency).await?;
-    let mut tx = conn.begin().await?;
-    scheduler::apply(&mut tx, &effects).await?;
-    save_checkpoint(&mut tx, name, last).await?;
-    tx.commit().await?;
+    if effects.is_empty() {
+        // Nothing to write with it: the checkpoint alone (one statement, atomic by itself).
+        save_checkpoint(conn, name, last).await?;
+    } else {
+        let mut tx = conn.begin().await?;
+        scheduler::apply(&mut tx, &effects).await?;
+        save_checkpoint(&mut tx, name, last).await?;
+        tx.commit().await?;
+    }
     *from = Some(last);
     tracing::debug!(process = name, from = %at, to = %last, events = batch.len(), "batch done");
     Ok(batch.len())
