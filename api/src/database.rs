@@ -28,8 +28,12 @@ impl Database {
                 (options, Some(cluster))
             }
         };
+        // No ping before every acquire (a round trip in front of every query): sqlx already
+        // pings a connection when it is returned, and a connection that died while idle fails
+        // its query, which the callers retry (process managers retry their batch).
         let pool = PgPoolOptions::new()
             .max_connections(settings.database_pool_size)
+            .test_before_acquire(false)
             .connect_with(options)
             .await?;
         let applied = engine::store::migrate(&pool).await?;

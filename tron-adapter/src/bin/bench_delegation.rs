@@ -71,8 +71,10 @@ async fn run_rate(rate: u64, seconds: u64) -> (usize, Vec<f64>) {
         .execute(&mut conn)
         .await
         .unwrap();
+    // As `trx-energy run` opens its pool (api/src/database.rs).
     let pool = PgPoolOptions::new()
         .max_connections(30)
+        .test_before_acquire(false)
         .connect_with(admin.clone().database(&name))
         .await
         .unwrap();
