@@ -28,11 +28,11 @@ impl Database {
                 (options, Some(cluster))
             }
         };
+        // No ping before every acquire (a round trip in front of every query): sqlx already
+        // pings a connection when it is returned, and a connection that died while idle fails
+        // its query, which the callers retry (process managers retry their batch).
         let pool = PgPoolOptions::new()
             .max_connections(settings.database_pool_size)
-            // sqlx pings every connection it hands out unless told not to: a round trip more
-            // for every query. A connection that broke is found by the query that uses it
-            // (and dropped by the pool), which every caller handles as a failure anyway.
             .test_before_acquire(false)
             .connect_with(options)
             .await?;

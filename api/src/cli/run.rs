@@ -23,8 +23,8 @@ use tron_adapter::node::{ApiKey, Finality, NodeClient, NodeConfig};
 use tron_adapter::simulator::{SimConfig, SimHandle, Simulator};
 use tron_adapter::vault::{KeyVault, Keyring, MasterKey};
 use tron_adapter::worker::{
-    Allocator, ChainParams, ChainWorker, ChainWorkerConfig, DepositWatcher, DepositWatcherConfig,
-    WalletGauges, WalletSync, WalletSyncConfig,
+    Allocator, ChainParams, ChainWake, ChainWorker, ChainWorkerConfig, DepositWatcher,
+    DepositWatcherConfig, WalletGauges, WalletSync, WalletSyncConfig,
 };
 use tron_adapter::PrivateKey;
 
@@ -117,7 +117,9 @@ impl System {
             wallets[0],
             Duration::from_secs(30),
         ));
-        let allocator = Arc::new(Allocator::new(buses.clone(), node.clone(), params));
+        let wake = ChainWake::new();
+        let allocator =
+            Arc::new(Allocator::new(buses.clone(), node.clone(), params).with_wake(wake.clone()));
         let p = pool.clone();
         let (c, r) = (config.clone(), rx.clone());
         tasks.spawn(async move {
@@ -136,11 +138,12 @@ impl System {
                     .map_err(Into::into),
             )
         });
-        let worker = ChainWorker::new(
+        let worker = ChainWorker::with_wake(
             buses.clone(),
             node.clone(),
             vault.clone(),
             chain_worker_config(settings, simulator.is_some()),
+            wake,
         );
         let r = rx.clone();
         tasks.spawn(async move { ("chain-worker", worker.run(r).await.map_err(Into::into)) });

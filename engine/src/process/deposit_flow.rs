@@ -30,6 +30,10 @@ impl Reactor for DepositFlow {
         NAME
     }
 
+    fn wake(&self) -> Option<Arc<tokio::sync::Notify>> {
+        Some(self.buses.appended())
+    }
+
     async fn react(&self, event: &TypedEvent, _effects: &mut Effects) -> Result<(), Error> {
         let AnyEvent::Deposit(DepositEvent::DepositConfirmed {
             deposit_id,

@@ -42,6 +42,10 @@ impl Reactor for OrderFlow {
         NAME
     }
 
+    fn wake(&self) -> Option<Arc<tokio::sync::Notify>> {
+        Some(self.buses.appended())
+    }
+
     async fn react(&self, event: &TypedEvent, effects: &mut Effects) -> Result<(), Error> {
         let cause = Cause::new(NAME, event);
         match &event.event {

@@ -11,7 +11,7 @@ use sqlx::{Connection, PgConnection, PgPool};
 use tokio::sync::watch;
 
 use crate::error::Error;
-use crate::log::{load_checkpoint, save_checkpoint, GlobalLogReader, TypedEvent};
+use crate::log::{load_checkpoint, save_checkpoint, GlobalLogReader, LogPosition, TypedEvent};
 use crate::process::scheduler::{self, ScheduledStep};
 
 /// What a batch asks of the scheduler and of the chain workers, applied with the checkpoint.
@@ -37,6 +37,11 @@ pub enum ChainTaskChange {
 }
 
 impl Effects {
+    /// Nothing to write besides the checkpoint.
+    pub fn is_empty(&self) -> bool {
+        self.schedule.is_empty() && self.unschedule.is_empty() && self.chain_tasks.is_empty()
+    }
+
     pub fn open_chain_task(&mut self, order_id: &str, wallet: String, phase: &'static str) {
         self.chain_tasks.push(ChainTaskChange::Open {
             order_id: order_id.to_string(),
@@ -71,6 +76,13 @@ pub trait Reactor: Send + Sync + 'static {
         event: &TypedEvent,
         effects: &mut Effects,
     ) -> impl Future<Output = Result<(), Error>> + Send;
+
+    /// Signalled when the log may have grown (e.g. [`crate::process::Buses::appended`]): an idle
+    /// runner looks at once instead of at its next poll. Only a shortcut: polling continues, so
+    /// a missed signal (or an append by another process) costs at most `idle_max`.
+    fn wake(&self) -> Option<Arc<tokio::sync::Notify>> {
+        None
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -95,8 +107,32 @@ impl Default for RunnerConfig {
     }
 }
 
+/// How often an owner makes sure its lock connection is still alive (a dead one has released
+/// the lock; a standby takes over within `standby_retry`). Work done meanwhile is repeated
+/// harmlessly by the next owner: every reaction and chain step is idempotent.
+const OWNERSHIP_CHECK: Duration = Duration::from_millis(100);
+
 async fn connect(pool: &PgPool) -> Result<PgConnection, Error> {
     Ok(PgConnection::connect_with(&pool.connect_options()).await?)
+}
+
+/// Sleeps until `d` has passed or `wake` fires; true when shutdown is signalled.
+async fn pause_or_wake(
+    shutdown: &mut watch::Receiver<bool>,
+    d: Duration,
+    wake: Option<std::pin::Pin<&mut tokio::sync::futures::Notified<'_>>>,
+) -> (bool, bool) {
+    let Some(wake) = wake else {
+        return (pause(shutdown, d).await, false);
+    };
+    if *shutdown.borrow() {
+        return (true, false);
+    }
+    tokio::select! {
+        _ = tokio::time::sleep(d) => (*shutdown.borrow(), false),
+        _ = shutdown.changed() => (true, false),
+        _ = wake => (*shutdown.borrow(), true),
+    }
 }
 
 /// Sleeps, or returns early (true) when shutdown is signalled.
@@ -153,13 +189,17 @@ where
         else {
             return Ok(());
         };
+        let mut checked = std::time::Instant::now();
         loop {
             if *shutdown.borrow() {
                 return Ok(());
             }
-            if sqlx::query("SELECT 1").execute(&mut lock).await.is_err() {
-                tracing::warn!(owner = key, "lost the ownership connection; standing by");
-                continue 'own;
+            if checked.elapsed() >= OWNERSHIP_CHECK {
+                if sqlx::query("SELECT 1").execute(&mut lock).await.is_err() {
+                    tracing::warn!(owner = key, "lost the ownership connection; standing by");
+                    continue 'own;
+                }
+                checked = std::time::Instant::now();
             }
             let wait = pass().await;
             if pause(&mut shutdown, wait).await {
@@ -178,6 +218,7 @@ pub async fn run_reactor<R: Reactor>(
 ) -> Result<(), Error> {
     let name = reactor.name();
     let lock_key = format!("process:{name}");
+    let wake = reactor.wake();
     'own: loop {
         let Some(mut lock_conn) =
             acquire_ownership(&pool, &lock_key, config.standby_retry, &mut shutdown).await?
@@ -188,18 +229,30 @@ pub async fn run_reactor<R: Reactor>(
         let mut conn = connect(&pool).await?;
         let mut idle = config.idle_min;
         let mut failures = 0u32;
+        let mut checked = std::time::Instant::now();
+        // Where this owner stands: read from the database once, then kept (only this owner
+        // moves it; a tool draining meanwhile only makes it re-handle events, idempotently).
+        let mut at: Option<LogPosition> = None;
         loop {
             if *shutdown.borrow() {
                 return Ok(());
             }
             // Still the owner? (A dead lock connection has released the lock.)
-            if sqlx::query("SELECT 1")
-                .execute(&mut lock_conn)
-                .await
-                .is_err()
-            {
-                tracing::warn!(process = name, "lost the ownership connection; standing by");
-                continue 'own;
+            if checked.elapsed() >= OWNERSHIP_CHECK {
+                if sqlx::query("SELECT 1")
+                    .execute(&mut lock_conn)
+                    .await
+                    .is_err()
+                {
+                    tracing::warn!(process = name, "lost the ownership connection; standing by");
+                    continue 'own;
+                }
+                checked = std::time::Instant::now();
+            }
+            // Listen before reading, so an append signalled while the batch is read is not missed.
+            let mut notified = wake.as_ref().map(|n| Box::pin(n.notified()));
+            if let Some(n) = notified.as_mut() {
+                n.as_mut().enable();
             }
             match run_batch(
                 &reactor,
@@ -207,21 +260,32 @@ pub async fn run_reactor<R: Reactor>(
                 &mut conn,
                 config.batch_size,
                 config.concurrency,
+                &mut at,
             )
             .await
             {
                 Ok(0) => {
                     failures = 0;
-                    if pause(&mut shutdown, idle).await {
+                    let (stop, woken) =
+                        pause_or_wake(&mut shutdown, idle, notified.as_mut().map(|n| n.as_mut()))
+                            .await;
+                    if stop {
                         return Ok(());
                     }
-                    idle = (idle * 2).min(config.idle_max);
+                    // Woken: the new events may still be hidden behind a transaction that has
+                    // not committed yet, so look again soon.
+                    idle = if woken {
+                        config.idle_min
+                    } else {
+                        (idle * 2).min(config.idle_max)
+                    };
                 }
                 Ok(_) => {
                     failures = 0;
                     idle = config.idle_min;
                 }
                 Err(e) => {
+                    at = None;
                     failures += 1;
                     let wait = Duration::from_millis(100 * 2u64.pow(failures.min(6)));
                     tracing::warn!(process = name, error = %e, retry_in_ms = wait.as_millis() as u64,
@@ -245,7 +309,7 @@ pub async fn drain<R: Reactor>(pool: &PgPool, reactor: &Arc<R>) -> Result<usize,
     let mut conn = connect(pool).await?;
     let mut total = 0;
     loop {
-        match run_batch(reactor, &reader, &mut conn, 500, 64).await? {
+        match run_batch(reactor, &reader, &mut conn, 500, 64, &mut None).await? {
             0 => return Ok(total),
             n => total += n,
         }
@@ -314,25 +378,37 @@ async fn react_in_order<R: Reactor>(
     Ok(effects)
 }
 
-/// Handles one batch; returns how many events it held.
+/// Handles one batch; returns how many events it held. `from` is where the reader stands, if
+/// known (it is read from the checkpoint otherwise), and is moved past the batch.
 async fn run_batch<R: Reactor>(
     reactor: &Arc<R>,
     reader: &GlobalLogReader,
     conn: &mut PgConnection,
     limit: i64,
     concurrency: usize,
+    from: &mut Option<LogPosition>,
 ) -> Result<usize, Error> {
     let name = reactor.name();
-    let at = load_checkpoint(conn, name).await?;
+    let at = match *from {
+        Some(at) => at,
+        None => load_checkpoint(conn, name).await?,
+    };
+    *from = Some(at);
     let batch = reader.read_typed_batch(conn, at, limit).await?;
     let Some(last) = batch.last().map(|e| e.recorded.position) else {
         return Ok(0);
     };
     let effects = react_partitioned(reactor, &batch, concurrency).await?;
-    let mut tx = conn.begin().await?;
-    scheduler::apply(&mut tx, &effects).await?;
-    save_checkpoint(&mut tx, name, last).await?;
-    tx.commit().await?;
+    if effects.is_empty() {
+        // Nothing to write with it: the checkpoint alone (one statement, atomic by itself).
+        save_checkpoint(conn, name, last).await?;
+    } else {
+        let mut tx = conn.begin().await?;
+        scheduler::apply(&mut tx, &effects).await?;
+        save_checkpoint(&mut tx, name, last).await?;
+        tx.commit().await?;
+    }
+    *from = Some(last);
     tracing::debug!(process = name, from = %at, to = %last, events = batch.len(), "batch done");
     Ok(batch.len())
 }

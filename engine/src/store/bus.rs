@@ -144,6 +144,8 @@ pub struct CommandBus<A: DomainAggregate> {
     writers: StdMutex<HashMap<String, Arc<Writer<A>>>>,
     upcasters: Vec<Box<dyn EventUpcaster>>,
     config: BusConfig,
+    /// Signalled (to every task waiting right now) after each append.
+    appended: Option<Arc<tokio::sync::Notify>>,
 }
 
 impl<A> CommandBus<A>
@@ -163,7 +165,15 @@ where
             writers: StdMutex::new(HashMap::new()),
             upcasters: upcasters(),
             config,
+            appended: None,
         }
+    }
+
+    /// Signals `appended` after every append of this bus, so readers of the log in this process
+    /// can look at once instead of at their next poll.
+    pub fn with_append_signal(mut self, appended: Arc<tokio::sync::Notify>) -> Self {
+        self.appended = Some(appended);
+        self
     }
 
     /// Replaces the services the aggregate decides with (e.g. a new price table).
@@ -293,6 +303,22 @@ where
         Ok((loaded.aggregate.clone(), loaded.version))
     }
 
+    /// Like [`peek`](Self::peek), reading the state in place instead of cloning it (a wallet's
+    /// state holds every active reservation).
+    pub async fn peek_with<T>(
+        &self,
+        aggregate_id: &str,
+        read: impl FnOnce(&A, u64) -> T,
+    ) -> Result<T, Error> {
+        let writer = self.writer(aggregate_id);
+        let mut state = writer.state.lock().await;
+        if state.is_none() {
+            *state = Some(event_store::load::<A>(&self.pool, aggregate_id, &self.upcasters).await?);
+        }
+        let loaded = state.as_ref().expect("state was just loaded");
+        Ok(read(&loaded.aggregate, loaded.version))
+    }
+
     fn writer(&self, aggregate_id: &str) -> Arc<Writer<A>> {
         let mut writers = self.writers.lock().unwrap_or_else(|p| p.into_inner());
         if writers.len() >= self.config.max_cached && !writers.contains_key(aggregate_id) {
@@ -354,6 +380,9 @@ where
             .await;
             match result {
                 Ok(AppendResult::Written(positions)) => {
+                    if let Some(appended) = &self.appended {
+                        appended.notify_waiters();
+                    }
                     return reply_all(batch, plan, &positions);
                 }
                 Ok(AppendResult::Stale) | Err(AppendError::Conflict) => {

@@ -8,7 +8,8 @@
 //! Replaying an event sends the same commands (derived ids) and, because a wallet that already
 //! holds this order's reservation is chosen first, never reserves on a second wallet.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use engine::domain::order::{Order, OrderCommand, OrderEvent, OrderStatus};
@@ -22,14 +23,21 @@ use tracing::Instrument;
 
 use crate::node::{Finality, NodeClient};
 use crate::worker::chain_params::ChainParams;
-use crate::worker::pool::pool_wallets;
+use crate::worker::delegation::ChainWake;
+use crate::worker::pool::pool_wallet_ids;
 
 pub const NAME: &str = "wallet-allocator";
+
+/// How long the list of pool wallets is reused. A wallet registered meanwhile joins the choice a
+/// moment later (as it joins the order policy only at the chain worker's next refresh anyway).
+const WALLET_LIST_TTL: Duration = Duration::from_secs(1);
 
 pub struct Allocator {
     buses: Arc<Buses>,
     node: NodeClient,
     params: Arc<ChainParams>,
+    wake: Option<ChainWake>,
+    wallet_ids: Mutex<Option<(Instant, Arc<Vec<String>>)>>,
 }
 
 impl Allocator {
@@ -38,13 +46,27 @@ impl Allocator {
             buses,
             node,
             params,
+            wake: None,
+            wallet_ids: Mutex::new(None),
         }
+    }
+
+    /// Wakes the wallet's chain worker in this process as soon as its task is opened
+    /// ([`crate::worker::ChainWorker::wake_handle`]); without it the worker finds the task at
+    /// its next tick.
+    pub fn with_wake(mut self, wake: ChainWake) -> Self {
+        self.wake = Some(wake);
+        self
     }
 }
 
 impl Reactor for Allocator {
     fn name(&self) -> &'static str {
         NAME
+    }
+
+    fn wake(&self) -> Option<Arc<tokio::sync::Notify>> {
+        Some(self.buses.appended())
     }
 
     async fn react(&self, event: &TypedEvent, _effects: &mut Effects) -> Result<(), engine::Error> {
@@ -86,12 +108,19 @@ impl Allocator {
         let Some(placement) = order.placement() else {
             return Ok(());
         };
-        if let Some(reason) = self.receiver_problem(&placement.receiver).await? {
+        let order_id = OrderId::parse(id).map_err(|e| engine::Error::BatchFailed(e.to_string()))?;
+        // The receiver check (a node call) and the choice of wallets, at once.
+        let choice = async {
+            let sun = self.params.sun_for_energy(placement.energy).await?;
+            let wallets = self.candidates(&order, &order_id, sun).await?;
+            Ok::<_, crate::Error>((sun, wallets))
+        };
+        let (problem, (sun, wallets)) =
+            tokio::try_join!(self.receiver_problem(&placement.receiver), choice)?;
+        if let Some(reason) = problem {
             return self.refund(cause, &reason).await;
         }
-        let sun = self.params.sun_for_energy(placement.energy).await?;
-        let order_id = OrderId::parse(id).map_err(|e| engine::Error::BatchFailed(e.to_string()))?;
-        for wallet in self.candidates(&order, &order_id, sun).await? {
+        for wallet in wallets {
             let wallet_id = wallet.to_base58();
             let reserve = WalletCommand::ReserveCapacity {
                 order_id: order_id.clone(),
@@ -139,6 +168,9 @@ impl Allocator {
                 // Hand the task to the wallet's worker now rather than when the order flow reads
                 // the event: one pass over the global log less between payment and broadcast.
                 open_chain_task(self.buses.pool(), id, &wallet_id, DELEGATE).await?;
+                if let Some(wake) = &self.wake {
+                    wake.task_opened(&wallet);
+                }
                 tracing::info!(wallet = %wallet_id, delegate_sun = sun, "delegation requested");
             }
             return Ok(());
@@ -178,21 +210,49 @@ impl Allocator {
         let policy = self.buses.order.services();
         let mut held = Vec::new();
         let mut open = Vec::new();
-        for (address, wallet) in pool_wallets(&self.buses).await? {
+        for id in self.wallet_ids().await?.iter() {
+            // Possibly a little old: the reservation that follows is decided on the current
+            // state. Read in place: a wallet's state holds every active reservation.
+            let view = self
+                .buses
+                .wallet
+                .peek_with(id, |wallet, _| {
+                    wallet.address().map(|address| {
+                        let holds = wallet.reservation(order_id).is_some();
+                        (address, holds, wallet.is_enabled(), wallet.free_sun())
+                    })
+                })
+                .await?;
+            let Some((address, holds, enabled, free)) = view else {
+                continue;
+            };
             // A wallet registered a moment ago, not yet in this process's order policy, would
             // have its delegation refused: leave it for the next order.
             if failed.contains(&address) || !policy.pool_wallets.contains(&address) {
                 continue;
             }
-            if wallet.reservation(order_id).is_some() {
+            if holds {
                 held.push(address);
-            } else if wallet.is_enabled() && wallet.free_sun() >= sun {
-                open.push((wallet.free_sun(), address));
+            } else if enabled && free >= sun {
+                open.push((free, address));
             }
         }
         open.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
         held.extend(open.into_iter().map(|(_, a)| a));
         Ok(held)
+    }
+
+    /// The pool wallets' ids, re-read at most every `WALLET_LIST_TTL`.
+    async fn wallet_ids(&self) -> Result<Arc<Vec<String>>, crate::Error> {
+        if let Some((at, ids)) = &*self.wallet_ids.lock().unwrap_or_else(|p| p.into_inner()) {
+            if at.elapsed() < WALLET_LIST_TTL {
+                return Ok(ids.clone());
+            }
+        }
+        let ids = Arc::new(pool_wallet_ids(&self.buses).await?);
+        *self.wallet_ids.lock().unwrap_or_else(|p| p.into_inner()) =
+            Some((Instant::now(), ids.clone()));
+        Ok(ids)
     }
 
     async fn refund(&self, cause: Cause<'_>, reason: &str) -> Result<(), crate::Error> {

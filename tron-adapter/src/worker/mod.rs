@@ -13,6 +13,6 @@ pub mod wallet_sync;
 
 pub use allocator::Allocator;
 pub use chain_params::ChainParams;
-pub use delegation::{ChainWorker, ChainWorkerConfig};
+pub use delegation::{ChainWake, ChainWorker, ChainWorkerConfig};
 pub use deposits::{DepositWatcher, DepositWatcherConfig, ScanReport};
 pub use wallet_sync::{WalletGauges, WalletSync, WalletSyncConfig};

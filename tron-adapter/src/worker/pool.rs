@@ -6,13 +6,18 @@ use engine::process::Buses;
 
 use crate::error::Error;
 
-/// Every registered pool wallet with its current state.
-pub async fn pool_wallets(buses: &Buses) -> Result<Vec<(TronAddress, Wallet)>, Error> {
-    let ids: Vec<String> = sqlx::query_scalar(
+/// The aggregate ids of every registered pool wallet.
+pub async fn pool_wallet_ids(buses: &Buses) -> Result<Vec<String>, Error> {
+    Ok(sqlx::query_scalar(
         "SELECT aggregate_id FROM events WHERE aggregate_type = 'wallet' AND sequence = 1 ORDER BY 1",
     )
     .fetch_all(buses.pool())
-    .await?;
+    .await?)
+}
+
+/// Every registered pool wallet with its current state.
+pub async fn pool_wallets(buses: &Buses) -> Result<Vec<(TronAddress, Wallet)>, Error> {
+    let ids = pool_wallet_ids(buses).await?;
     let mut out = Vec::with_capacity(ids.len());
     for id in ids {
         // Possibly a little old: the reservation that follows is decided on the current state.
