@@ -360,3 +360,58 @@ fn postgres_binary_times_print_as_format_time_does() {
         }
     }
 }
+
+/// CPU time of this thread so far (Linux), else wall time: the machine may be shared.
+fn cpu_now() -> std::time::Duration {
+    std::fs::read_to_string("/proc/thread-self/schedstat")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse().ok())
+        .map(std::time::Duration::from_nanos)
+        .unwrap_or_else(|| std::time::UNIX_EPOCH.elapsed().unwrap_or_default())
+}
+
+/// Not a check: the CPU time the fast and the reference encodings of a typical event take
+/// (`cargo test --release -p projections --test canonical -- --ignored --nocapture`).
+#[test]
+#[ignore]
+fn encoding_speed() {
+    let payload = r#"{"OrderPlaced":{"account_id":"acct-bench-208","receiver":"TLrcgeLfYQZzqZVzSEfSdRTonuXPveSrJo","energy":190543,"duration":"3d","quote":{"energy":190543,"duration":"3d","asset":"USDT","unit_price":23,"price":13147467},"pay_by":"2026-03-01T08:45:04Z","placed_at":"2026-03-01T08:30:04Z"}}"#;
+    let metadata = r#"{"command_id":"21a42b80-45a1-4779-93b4-293c6eb4d528","causation_id":"21a42b80-45a1-4779-93b4-293c6eb4d528","correlation_id":"21a42b80-45a1-4779-93b4-293c6eb4d528","actor_role":"system","actor_subject":"workload"}"#;
+    let raw = RawEvent {
+        global_position: 1,
+        aggregate_type: "order",
+        aggregate_id: "ord-bench-1234",
+        sequence: 1,
+        event_type: "OrderPlaced",
+        event_version: "1.0",
+        payload,
+        metadata,
+        recorded_at: 830_000_000_000_000,
+    };
+    let stored = raw.to_stored().unwrap();
+    let mut fast = FastCanonical::default();
+    let mut out = Vec::new();
+    let n = 1_000_000u32;
+    let started = cpu_now();
+    for _ in 0..n {
+        raw.encode_into(&mut fast, &mut out).unwrap();
+        std::hint::black_box(&out);
+    }
+    let fast_ns = (cpu_now() - started).as_nanos() as f64 / f64::from(n);
+    let started = cpu_now();
+    for _ in 0..n {
+        let mut h = projections::audit::canonical::GENESIS;
+        h[0] = out[0];
+        std::hint::black_box(projections::audit::canonical::chain(&h, &out));
+    }
+    let sha_ns = (cpu_now() - started).as_nanos() as f64 / f64::from(n);
+    let started = cpu_now();
+    for _ in 0..n / 10 {
+        std::hint::black_box(encode(&stored).unwrap());
+    }
+    let reference_ns = (cpu_now() - started).as_nanos() as f64 / f64::from(n / 10);
+    println!(
+        "{} bytes of JSON: fast encoding {fast_ns:.0} ns, sha256 {sha_ns:.0} ns, reference encoding {reference_ns:.0} ns",
+        payload.len() + metadata.len()
+    );
+}

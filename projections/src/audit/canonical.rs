@@ -227,12 +227,32 @@ enum KeyAt {
     Decoded(usize, usize),
 }
 
-/// One object member as written: `"key":value` is `out[start..end]`.
+/// One object member as written: `"key":value` is `out[start..end]`; `prefix` is the key's first
+/// eight bytes (zero-padded, big-endian), which orders two keys whenever they differ.
 #[derive(Debug, Clone, Copy)]
 struct Member {
+    prefix: u64,
     key: KeyAt,
     start: usize,
     end: usize,
+}
+
+fn prefix(key: &[u8]) -> u64 {
+    match key.first_chunk::<8>() {
+        Some(first) => u64::from_be_bytes(*first),
+        None => key
+            .iter()
+            .enumerate()
+            .fold(0, |v, (i, b)| v | u64::from(*b) << (56 - 8 * i)),
+    }
+}
+
+/// Two members' keys in UTF-8 byte order.
+#[inline]
+fn key_order(a: &Member, b: &Member, text: &[u8], keys: &[u8]) -> std::cmp::Ordering {
+    a.prefix
+        .cmp(&b.prefix)
+        .then_with(|| key_bytes(a.key, text, keys).cmp(key_bytes(b.key, text, keys)))
 }
 
 const MAX_DEPTH: usize = 64;
@@ -364,6 +384,7 @@ impl FastCanonical {
             out.push(b':');
             self.value(text, i, out, depth)?;
             self.members.push(Member {
+                prefix: prefix(key_bytes(key, text, &self.keys)),
                 key,
                 start,
                 end: out.len(),
@@ -383,11 +404,7 @@ impl FastCanonical {
         }
         let mut in_order = true;
         for pair in self.members[base..].windows(2) {
-            match key_bytes(pair[0].key, text, &self.keys).cmp(key_bytes(
-                pair[1].key,
-                text,
-                &self.keys,
-            )) {
+            match key_order(&pair[0], &pair[1], text, &self.keys) {
                 std::cmp::Ordering::Less => {}
                 std::cmp::Ordering::Equal => return Err(GaveUp),
                 std::cmp::Ordering::Greater => in_order = false,
@@ -395,11 +412,9 @@ impl FastCanonical {
         }
         if !in_order {
             let keys = &self.keys;
-            self.members[base..].sort_unstable_by(|a, b| {
-                key_bytes(a.key, text, keys).cmp(key_bytes(b.key, text, keys))
-            });
+            self.members[base..].sort_unstable_by(|a, b| key_order(a, b, text, keys));
             for pair in self.members[base..].windows(2) {
-                if key_bytes(pair[0].key, text, keys) == key_bytes(pair[1].key, text, keys) {
+                if key_order(&pair[0], &pair[1], text, keys).is_eq() {
                     return Err(GaveUp);
                 }
             }
@@ -420,6 +435,7 @@ impl FastCanonical {
     }
 }
 
+#[inline]
 fn key_bytes<'a>(k: KeyAt, text: &'a [u8], keys: &'a [u8]) -> &'a [u8] {
     match k {
         KeyAt::Text(from, to) => &text[from..to],
@@ -477,17 +493,16 @@ fn scan_string(text: &[u8], i: &mut usize) -> Result<(usize, usize, bool), GaveU
     let from = *i + 1;
     let mut at = from;
     let mut escaped = false;
-    // Eight bytes at a time up to the first quote, backslash or control character.
-    while let Some(word) = text.get(at..at + 8) {
-        let w = u64::from_le_bytes([
-            word[0], word[1], word[2], word[3], word[4], word[5], word[6], word[7],
-        ]);
-        if has_special(w) {
-            break;
-        }
-        at += 8;
-    }
     loop {
+        // Eight bytes at a time to the first quote, backslash or control character.
+        if let Some(word) = text.get(at..).and_then(|t| t.first_chunk::<8>()) {
+            let special = special_bytes(u64::from_le_bytes(*word));
+            if special == 0 {
+                at += 8;
+                continue;
+            }
+            at += (special.trailing_zeros() / 8) as usize;
+        }
         match text.get(at) {
             None => return Err(GaveUp),
             Some(b'"') => break,
@@ -503,16 +518,14 @@ fn scan_string(text: &[u8], i: &mut usize) -> Result<(usize, usize, bool), GaveU
     Ok((from, at, escaped))
 }
 
-/// Whether any byte of `w` is `"`, `\\` or below 0x20.
-fn has_special(w: u64) -> bool {
+/// The high bit of each byte of `w` (little-endian) that is `"`, `\\` or below 0x20; the lowest
+/// set bit is always exact (bytes above the first match may be flagged falsely).
+fn special_bytes(w: u64) -> u64 {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGHS: u64 = 0x8080_8080_8080_8080;
     let zero_byte = |v: u64| v.wrapping_sub(ONES) & !v & HIGHS;
     let below_0x20 = w.wrapping_sub(ONES * 0x20) & !w & HIGHS;
-    (zero_byte(w ^ (ONES * u64::from(b'"')))
-        | zero_byte(w ^ (ONES * u64::from(b'\\')))
-        | below_0x20)
-        != 0
+    zero_byte(w ^ (ONES * u64::from(b'"'))) | zero_byte(w ^ (ONES * u64::from(b'\\'))) | below_0x20
 }
 
 /// The bytes of a JSON string's content with its escapes resolved, appended to `out`; gives up on

@@ -49,6 +49,9 @@ struct Args {
     database: Option<String>,
     /// `--verify-runs N`: how many times `audit verify` runs (each is reported).
     verify_runs: u32,
+    /// `--verify-parts N`: split verify's fast pass into exactly N ranges (default: verify's own
+    /// choice).
+    verify_parts: Option<usize>,
 }
 
 fn parse_args() -> Result<Args> {
@@ -62,6 +65,7 @@ fn parse_args() -> Result<Args> {
         only_verify: false,
         database: None,
         verify_runs: 1,
+        verify_parts: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -79,16 +83,19 @@ fn parse_args() -> Result<Args> {
             },
             "--database" => args.database = Some(value()?),
             "--verify-runs" => args.verify_runs = value()?.parse()?,
+            "--verify-parts" => args.verify_parts = Some(value()?.parse()?),
             "-h" | "--help" => {
                 println!(
                     "bench-projections [--events N] [--rate COMMANDS_PER_S] [--lag-seconds S] \
                      [--clients N] [--batch-size N] [--keep] [--only verify] [--database NAME] \
-                     [--verify-runs N]\n\
+                     [--verify-runs N] [--verify-parts N]\n\
                      --only verify   generate (or reuse), sequence and verify; skip the rebuild and \
                      the lag run\n\
                      --database NAME reuse a database a --keep run left (no generation; implies \
                      --keep)\n\
-                     --verify-runs N run audit verify N times"
+                     --verify-runs N run audit verify N times\n\
+                     --verify-parts N split verify's fast pass into N ranges (default: its own \
+                     choice)"
                 );
                 std::process::exit(0);
             }
@@ -162,6 +169,85 @@ async fn raw_read(pool: &PgPool) -> Result<(u64, u64, Duration)> {
         let chunk = chunk?;
         bytes += chunk.len() as u64;
         rows += chunk.iter().filter(|b| **b == b'\n').count() as u64;
+    }
+    Ok((rows, bytes, started.elapsed()))
+}
+
+/// The ceiling of a parallel read: the events up to the end of the log, every column `verify`
+/// reads, in `parts` log-order ranges on as many connections under one exported snapshot, binary
+/// `COPY`, nothing done with the rows but counting them.
+async fn raw_read_parallel(pool: &PgPool, parts: usize) -> Result<(u64, u64, Duration)> {
+    let options = pool.connect_options();
+    let mut first = sqlx::PgConnection::connect_with(&options).await?;
+    sqlx::raw_sql("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY; SET LOCAL jit = off")
+        .execute(&mut first)
+        .await?;
+    let snapshot: String = sqlx::query_scalar("SELECT pg_export_snapshot()")
+        .fetch_one(&mut first)
+        .await?;
+    let count: i64 = sqlx::query_scalar("SELECT count(*) FROM events")
+        .fetch_one(&mut first)
+        .await?;
+    let mut bounds = Vec::new();
+    for i in 1..parts as i64 {
+        let (tx, pos): (String, i64) = sqlx::query_as(
+            "SELECT transaction_id::text, global_position FROM events \
+             ORDER BY transaction_id, global_position OFFSET $1 LIMIT 1",
+        )
+        .bind(i * count / parts as i64)
+        .fetch_one(&mut first)
+        .await?;
+        bounds.push(format!("('{tx}'::xid8, {pos})"));
+    }
+    let mut conns = vec![first];
+    for _ in 1..parts {
+        let mut c = sqlx::PgConnection::connect_with(&options).await?;
+        sqlx::raw_sql(&format!(
+            "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY; SET TRANSACTION SNAPSHOT '{snapshot}'; \
+             SET LOCAL jit = off"
+        ))
+        .execute(&mut c)
+        .await?;
+        conns.push(c);
+    }
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for (i, mut conn) in conns.into_iter().enumerate() {
+        let mut conds = vec!["true".to_string()];
+        if i > 0 {
+            conds.push(format!(
+                "(transaction_id, global_position) >= {}",
+                bounds[i - 1]
+            ));
+        }
+        if i + 1 < parts {
+            conds.push(format!("(transaction_id, global_position) < {}", bounds[i]));
+        }
+        let sql = format!(
+            "COPY (SELECT global_position, aggregate_type, aggregate_id, sequence, event_type, \
+                          event_version, payload, metadata, recorded_at FROM events \
+                   WHERE {} ORDER BY transaction_id, global_position) TO STDOUT (FORMAT binary)",
+            conds.join(" AND ")
+        );
+        tasks.push(tokio::spawn(async move {
+            let mut bytes = 0u64;
+            let mut chunks = 0u64;
+            {
+                let mut stream = conn.copy_out_raw(&sql).await?;
+                while let Some(chunk) = stream.next().await {
+                    bytes += chunk?.len() as u64;
+                    chunks += 1;
+                }
+            }
+            Ok::<_, sqlx::Error>((bytes, chunks))
+        }));
+    }
+    let (mut bytes, mut rows) = (0u64, 0u64);
+    for t in tasks {
+        let (b, c) = t.await??;
+        bytes += b;
+        // One CopyData message per row, and one for the trailer.
+        rows += c.saturating_sub(1);
     }
     Ok((rows, bytes, started.elapsed()))
 }
@@ -432,6 +518,18 @@ async fn run(mut args: Args) -> Result<()> {
         bytes as f64 / 1e6 / took.as_secs_f64()
     );
 
+    for parts in [2, 4] {
+        let (rows, bytes, took) = raw_read_parallel(&pool, parts).await?;
+        println!(
+            "raw read   {parts} log ranges in parallel, one snapshot, binary COPY, the columns verify \
+             reads: {} rows in {:.2} s = {} events/s ({:.0} MB/s)",
+            thousands(rows as f64),
+            took.as_secs_f64(),
+            thousands(per_second(rows, took)),
+            bytes as f64 / 1e6 / took.as_secs_f64()
+        );
+    }
+
     let rebuild_rate = if args.only_verify {
         None
     } else {
@@ -472,7 +570,10 @@ async fn run(mut args: Args) -> Result<()> {
     let mut verify_rate: f64 = 0.0;
     for _ in 0..args.verify_runs.max(1) {
         let started = Instant::now();
-        let verified = projections::audit::verify(&pool).await?;
+        let verified = match args.verify_parts {
+            Some(parts) => projections::audit::verify_in_parts(&pool, parts).await?,
+            None => projections::audit::verify(&pool).await?,
+        };
         let took = started.elapsed();
         let rate = per_second(verified.events, took);
         println!(
