@@ -265,3 +265,144 @@ async fn an_export_verifies_offline_and_an_edited_line_does_not() {
     let err = verify_export(edited.as_bytes()).unwrap_err();
     assert!(err.starts_with("audit #8:"), "{err}");
 }
+
+/// The fast pass reads the chain in ranges; tampering exactly at a range's first or last row,
+/// or with the rows that tie two ranges together, is found as it is anywhere else.
+#[tokio::test]
+async fn audit_verify_in_ranges_finds_tampering_at_a_range_boundary() {
+    use projections::audit::{range_starts, verify_in_parts};
+    const PARTS: usize = 3;
+    let (db, n) = sequenced_db(30).await;
+    for parts in 1..=7 {
+        let report = verify_in_parts(&db.pool, parts).await.unwrap();
+        assert!(report.is_ok(), "{parts} parts: {:?}", report.problems);
+        assert_eq!(report.events as i64, n, "{parts} parts");
+    }
+    let starts = range_starts(n, PARTS);
+    assert_eq!(starts.len(), PARTS - 1);
+    let s = starts[0];
+    let at = |seq: i64| format!("(SELECT global_position FROM audit_log WHERE audit_seq = {seq})");
+    let cases: Vec<(&str, Vec<String>, ProblemKind, i64)> = vec![
+        (
+            "payload of a range's first event",
+            vec![format!(
+                "UPDATE events SET payload = '{{\"x\":1}}' WHERE global_position = {}",
+                at(s)
+            )],
+            ProblemKind::Altered,
+            s,
+        ),
+        (
+            "payload of the event before a range starts",
+            vec![format!(
+                "UPDATE events SET payload = '{{\"x\":1}}' WHERE global_position = {}",
+                at(s - 1)
+            )],
+            ProblemKind::Altered,
+            s - 1,
+        ),
+        (
+            "a range's first event deleted",
+            vec![format!(
+                "DELETE FROM events WHERE global_position = {}",
+                at(s)
+            )],
+            ProblemKind::Deleted,
+            s,
+        ),
+        (
+            "a range's first audit row's prev_hash",
+            vec![format!(
+                "UPDATE audit_log SET prev_hash = hash WHERE audit_seq = {s}"
+            )],
+            ProblemKind::ChainBroken,
+            s,
+        ),
+        (
+            "a range's first audit row deleted",
+            vec![format!("DELETE FROM audit_log WHERE audit_seq = {s}")],
+            ProblemKind::ChainBroken,
+            s + 1,
+        ),
+        (
+            "the last audit row before a range deleted",
+            vec![format!("DELETE FROM audit_log WHERE audit_seq = {}", s - 1)],
+            ProblemKind::ChainBroken,
+            s,
+        ),
+    ];
+    for (what, sqls, kind, seq) in cases {
+        let (db, m) = sequenced_db(30).await;
+        assert_eq!(
+            (m, range_starts(m, PARTS)[0]),
+            (n, s),
+            "the same log each time"
+        );
+        let mut t = tamperer(&db).await;
+        for sql in &sqls {
+            sqlx::query(sql).execute(&mut t).await.unwrap();
+        }
+        let report = verify_in_parts(&db.pool, PARTS).await.unwrap();
+        assert!(
+            report
+                .problems
+                .iter()
+                .any(|p| (p.kind, p.audit_seq) == (kind, seq)),
+            "{what}: {:?}",
+            report.problems
+        );
+        let one_part = verify_in_parts(&db.pool, 1).await.unwrap();
+        assert_eq!(report.problems, one_part.problems, "{what}");
+    }
+
+    // Two events swapped across a range boundary (the last of one range, the first of the next).
+    let (db, _) = sequenced_db(30).await;
+    let (a, b): (i64, i64) = sqlx::query_as(&format!("SELECT {}, {}", at(s - 1), at(s)))
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
+    if id_at(&db.pool, a).await != id_at(&db.pool, b).await {
+        let mut t = tamperer(&db).await;
+        const COLS: &str = "aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata, recorded_at";
+        for sql in [
+            format!("CREATE TEMP TABLE was_a AS SELECT {COLS} FROM events WHERE global_position = {a}"),
+            format!("CREATE TEMP TABLE was_b AS SELECT {COLS} FROM events WHERE global_position = {b}"),
+            format!("UPDATE events SET aggregate_id = aggregate_id || '~' WHERE global_position IN ({a}, {b})"),
+            format!("UPDATE events SET ({COLS}) = (SELECT {COLS} FROM was_b) WHERE global_position = {a}"),
+            format!("UPDATE events SET ({COLS}) = (SELECT {COLS} FROM was_a) WHERE global_position = {b}"),
+        ] {
+            sqlx::query(&sql).execute(&mut t).await.unwrap();
+        }
+        let report = verify_in_parts(&db.pool, PARTS).await.unwrap();
+        let kinds: Vec<(ProblemKind, i64)> = report
+            .problems
+            .iter()
+            .map(|p| (p.kind, p.audit_seq))
+            .collect();
+        assert_eq!(
+            kinds,
+            [(ProblemKind::Reordered, s - 1), (ProblemKind::Reordered, s)],
+            "{:?}",
+            report.problems
+        );
+    }
+
+    // A range's first event moved later in the log (its transaction id raised to the last
+    // transaction's): the events no longer line up with the audit rows.
+    let (db, _) = sequenced_db(30).await;
+    let mut t = tamperer(&db).await;
+    sqlx::query(&format!(
+        "UPDATE events SET transaction_id = (SELECT max(transaction_id) FROM events) \
+         WHERE global_position = {}",
+        at(s)
+    ))
+    .execute(&mut t)
+    .await
+    .unwrap();
+    let report = verify_in_parts(&db.pool, PARTS).await.unwrap();
+    assert!(!report.is_ok(), "a moved event at a range boundary");
+    assert_eq!(
+        report.problems,
+        verify_in_parts(&db.pool, 1).await.unwrap().problems
+    );
+}

@@ -16,7 +16,7 @@ use crate::projection::BatchResult;
 use crate::runtime::Worker;
 use canonical::{chain, encode, StoredEvent, GENESIS};
 
-pub use verify::{verify, Problem, ProblemKind, VerifyReport};
+pub use verify::{range_starts, verify, verify_in_parts, Problem, ProblemKind, VerifyReport};
 
 /// The sequencer's checkpoint (reader) name.
 pub const SEQUENCER_READER: &str = "audit:sequencer";

@@ -16,8 +16,8 @@ use engine::log::{load_checkpoint, LogPosition};
 use futures::TryStreamExt;
 use sqlx::{Connection, PgConnection, PgPool};
 
-use super::canonical::{chain, encode, StoredEvent, GENESIS};
-use super::{stored, to_hash, StoredRow, SEQUENCER_READER, STORED_COLUMNS};
+use super::canonical::{chain, encode, FastCanonical, RawEvent, StoredEvent, GENESIS};
+use super::{stored, to_hash, SEQUENCER_READER, STORED_COLUMNS};
 use crate::error::Error;
 
 /// What kind of tampering.
@@ -177,117 +177,417 @@ const CHUNK: usize = 2_048;
 const IN_FLIGHT: usize = 4;
 
 /// Verifies the whole chain in one consistent snapshot of the database: first the fast way
-/// (the audit rows and the events side by side, each in its own order, hashes checked in
-/// parallel); if that finds anything at all, again the thorough way, which names each problem.
+/// (the audit rows and the events side by side, each in its own order, split into ranges read
+/// and checked in parallel); if that finds anything at all, again the thorough way, which names
+/// each problem.
 pub async fn verify(pool: &PgPool) -> Result<VerifyReport, Error> {
-    if let Some(clean) = verify_fast(pool).await? {
+    let parts = std::thread::available_parallelism().map_or(2, |n| n.get());
+    verify_with(
+        pool,
+        (parts * PARTS_PER_CPU).clamp(2, MAX_PARTS),
+        MIN_PART_ROWS,
+    )
+    .await
+}
+
+/// [`verify`] with the fast pass split into exactly `parts` ranges of audit numbers (fewer only
+/// when there are fewer audit rows): for tests of the range boundaries.
+pub async fn verify_in_parts(pool: &PgPool, parts: usize) -> Result<VerifyReport, Error> {
+    verify_with(pool, parts, 1).await
+}
+
+async fn verify_with(
+    pool: &PgPool,
+    parts: usize,
+    min_part_rows: i64,
+) -> Result<VerifyReport, Error> {
+    if let Some(clean) = verify_fast(pool, parts, min_part_rows).await? {
         return Ok(clean);
     }
+    tracing::info!("verify: the fast pass found a difference; checking row by row");
     let mut conn = pool.acquire().await?;
     verify_thorough(&mut conn).await
 }
 
-type AuditRow = (i64, i64, Vec<u8>, Vec<u8>);
+/// Ranges of the fast pass per CPU, at most overall (each takes two connections), and the fewest
+/// audit rows worth a range of its own.
+const PARTS_PER_CPU: usize = 2;
+const MAX_PARTS: usize = 4;
+const MIN_PART_ROWS: i64 = 50_000;
+
+/// For the range readers: walk the indexes in order (never a bitmap scan and a sort, which
+/// `audit_log` gets when its statistics are stale, spilling to disk), and no JIT (loading it costs
+/// each new connection more than it saves on these plain scans).
+const READER_SETTINGS: &str =
+    "SET LOCAL jit = off; SET LOCAL enable_sort = off; SET LOCAL enable_bitmapscan = off";
+
+/// The first audit number of each range but the first (which starts at the beginning): `parts`
+/// ranges of (nearly) equal size over audit numbers `1..=last`.
+pub fn range_starts(last: i64, parts: usize) -> Vec<i64> {
+    let parts = (parts.max(1) as i64).min(last.max(1));
+    (1..parts).map(|i| 1 + i * last / parts).collect()
+}
+
+/// How one range of the fast pass ended.
+#[derive(Debug, Default)]
+struct RangeEnd {
+    /// The first audit row's number and `prev_hash`, the last one's number and hash.
+    first: Option<(i64, [u8; 32])>,
+    last: Option<(i64, [u8; 32])>,
+    rows: u64,
+    clean: bool,
+}
 
 /// The chain checked by walking `audit_log` (by number) and the events up to the sequencer's
-/// checkpoint (in log order) side by side. `None` as soon as anything differs.
-async fn verify_fast(pool: &PgPool) -> Result<Option<VerifyReport>, Error> {
-    let mut a = pool.acquire().await?;
-    let mut b = pool.acquire().await?;
-    let mut ta = a.begin().await?;
-    sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-        .execute(&mut *ta)
-        .await?;
+/// checkpoint (in log order) side by side, in `parts` ranges at once, each on two connections
+/// of its own in one exported snapshot. Range `i` holds the audit numbers from `start[i]` up to
+/// the next range's start, and the events from the log position of `start[i]`'s event up to the
+/// next range's: when nothing was tampered with, the two line up row for row, and the ranges
+/// together are exactly the whole chain and the whole sequenced log, so checking each range's
+/// rows pairwise and the seams between ranges (numbers follow on, `prev_hash` is the previous
+/// range's last hash) is the same check as one walk from the start. `None` as soon as anything
+/// differs (or a range start's event is gone, or the starts are out of log order).
+async fn verify_fast(
+    pool: &PgPool,
+    parts: usize,
+    min_part_rows: i64,
+) -> Result<Option<VerifyReport>, Error> {
+    let options = pool.connect_options();
+    let mut first = PgConnection::connect_with(&options).await?;
+    sqlx::raw_sql(&format!(
+        "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY; {READER_SETTINGS}"
+    ))
+    .execute(&mut first)
+    .await?;
     let snapshot: String = sqlx::query_scalar("SELECT pg_export_snapshot()")
-        .fetch_one(&mut *ta)
+        .fetch_one(&mut first)
         .await?;
-    let mut tb = b.begin().await?;
-    sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-        .execute(&mut *tb)
+    let checkpoint = load_checkpoint(&mut first, SEQUENCER_READER).await?;
+    let last: Option<i64> = sqlx::query_scalar("SELECT max(audit_seq) FROM audit_log")
+        .fetch_one(&mut first)
         .await?;
-    sqlx::query(&format!("SET TRANSACTION SNAPSHOT '{snapshot}'"))
-        .execute(&mut *tb)
-        .await?;
-    let checkpoint = load_checkpoint(&mut ta, SEQUENCER_READER).await?;
-    let events_sql = format!(
-        "SELECT {STORED_COLUMNS} FROM events e \
-         WHERE (e.transaction_id, e.global_position) <= ($1::text::xid8, $2) \
-         ORDER BY e.transaction_id, e.global_position"
-    );
-    let mut audit = sqlx::query_as::<_, AuditRow>(
-        "SELECT audit_seq, global_position, prev_hash, hash FROM audit_log ORDER BY audit_seq",
+    let last = last.unwrap_or(0);
+    let parts = parts.min((last / min_part_rows.max(1)).max(1) as usize);
+    let starts = range_starts(last, parts);
+    let found: Vec<(i64, String, i64)> = sqlx::query_as(
+        "SELECT a.audit_seq, e.transaction_id::text, e.global_position \
+         FROM audit_log a JOIN events e ON e.global_position = a.global_position \
+         WHERE a.audit_seq = ANY($1) ORDER BY a.audit_seq",
     )
-    .fetch(&mut *ta);
-    let mut events = sqlx::query_as::<_, StoredRow>(&events_sql)
-        .bind(checkpoint.transaction_id.to_string())
-        .bind(checkpoint.global_position)
-        .fetch(&mut *tb);
-    let mut count = 0u64;
-    let mut expected_seq = 1i64;
-    let mut running = GENESIS;
-    let mut chunk: Vec<ToCheck> = Vec::with_capacity(CHUNK);
-    let mut checks: std::collections::VecDeque<tokio::task::JoinHandle<Checked>> =
-        Default::default();
-    let mut clean = true;
-    loop {
-        let (row, event) = tokio::join!(audit.try_next(), events.try_next());
-        let (row, event) = match (row?, event?) {
-            (None, None) => break,
-            (Some(row), Some(event)) => (row, stored(event)?),
-            _ => {
-                clean = false;
-                break;
+    .bind(&starts)
+    .fetch_all(&mut first)
+    .await?;
+    let mut bounds: Vec<LogPosition> = Vec::with_capacity(found.len());
+    for (seq, tx, position) in &found {
+        let here = LogPosition::new(
+            tx.parse()
+                .map_err(|e| Error::corrupt("transaction_id", e))?,
+            *position,
+        );
+        if bounds.last().is_some_and(|b| *b >= here) || !starts.contains(seq) {
+            return Ok(None);
+        }
+        bounds.push(here);
+    }
+    if bounds.len() != starts.len() {
+        return Ok(None);
+    }
+    let n = starts.len() + 1;
+    // Two connections per range; if the server refuses that many, the thorough pass (one
+    // pooled connection) does the whole check instead.
+    let others = futures::future::try_join_all((1..2 * n).map(|_| {
+        let options = options.clone();
+        let snapshot = snapshot.clone();
+        async move {
+            let mut conn = PgConnection::connect_with(&options).await?;
+            sqlx::raw_sql(&format!(
+                "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY; \
+                 SET TRANSACTION SNAPSHOT '{snapshot}'; {READER_SETTINGS}"
+            ))
+            .execute(&mut conn)
+            .await?;
+            Ok::<_, Error>(conn)
+        }
+    }))
+    .await;
+    let mut others = match others {
+        Ok(others) => others,
+        Err(e) => {
+            tracing::warn!(error = %e, "verify: could not open a connection per range");
+            return Ok(None);
+        }
+    };
+    others.insert(0, first);
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut tasks = Vec::with_capacity(n);
+    let mut conns = others.into_iter();
+    let xid8 = |p: LogPosition| format!("('{}'::xid8, {})", p.transaction_id, p.global_position);
+    for i in 0..n {
+        let mut audit_where = Vec::new();
+        let mut events_where = vec![format!(
+            "(transaction_id, global_position) <= {}",
+            xid8(checkpoint)
+        )];
+        if i > 0 {
+            audit_where.push(format!("audit_seq >= {}", starts[i - 1]));
+            events_where.push(format!(
+                "(transaction_id, global_position) >= {}",
+                xid8(bounds[i - 1])
+            ));
+        }
+        if i + 1 < n {
+            audit_where.push(format!("audit_seq < {}", starts[i]));
+            events_where.push(format!(
+                "(transaction_id, global_position) < {}",
+                xid8(bounds[i])
+            ));
+        }
+        let audit_sql = format!(
+            "COPY (SELECT audit_seq, global_position, prev_hash, hash FROM audit_log {} \
+             ORDER BY audit_seq) TO STDOUT (FORMAT binary)",
+            if audit_where.is_empty() {
+                String::new()
+            } else {
+                format!("WHERE {}", audit_where.join(" AND "))
             }
+        );
+        let events_sql = format!(
+            "COPY (SELECT global_position, aggregate_type, aggregate_id, sequence, event_type, \
+                          event_version, payload, metadata, recorded_at \
+                   FROM events WHERE {} ORDER BY transaction_id, global_position) \
+             TO STDOUT (FORMAT binary)",
+            events_where.join(" AND ")
+        );
+        let (Some(a), Some(e)) = (conns.next(), conns.next()) else {
+            return Err(Error::Busy("verify: a connection went missing".into()));
         };
-        let (seq, position, prev, hash) = row;
-        let (prev, hash) = (to_hash(&prev)?, to_hash(&hash)?);
-        if seq != expected_seq || prev != running || position != event.global_position {
-            clean = false;
-            break;
-        }
-        expected_seq += 1;
-        running = hash;
-        count += 1;
-        chunk.push(ToCheck {
-            seq,
-            position,
-            prev,
-            hash,
-            event,
-        });
-        if chunk.len() == CHUNK {
-            let full = std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK));
-            checks.push_back(tokio::task::spawn_blocking(move || check_chunk(full)));
-            if checks.len() >= IN_FLIGHT {
-                if let Some(first) = checks.pop_front() {
-                    let checked = first
-                        .await
-                        .map_err(|e| Error::Busy(format!("a hash check ended: {e}")))?;
-                    if !checked.problems.is_empty() {
-                        clean = false;
-                        break;
-                    }
-                }
+        let stop = stop.clone();
+        tasks.push(tokio::spawn(async move {
+            let end = check_range(a, e, &audit_sql, &events_sql, &stop).await;
+            if !matches!(&end, Ok(end) if end.clean) {
+                stop.store(true, std::sync::atomic::Ordering::Relaxed);
             }
+            end
+        }));
+    }
+    let mut ends = Vec::with_capacity(n);
+    for task in tasks {
+        ends.push(
+            task.await
+                .map_err(|e| Error::Busy(format!("a verify range ended: {e}")))??,
+        );
+    }
+    // The seams: each range starts where the one before it ended.
+    let mut expected = (1i64, GENESIS);
+    let mut events = 0u64;
+    for end in &ends {
+        if !end.clean {
+            return Ok(None);
         }
+        match (end.first, end.last) {
+            (Some(first), Some(last)) if first == expected => {
+                expected = (last.0 + 1, last.1);
+            }
+            (None, None) if n == 1 => {}
+            _ => return Ok(None),
+        }
+        events += end.rows;
     }
-    if clean && !chunk.is_empty() {
-        checks.push_back(tokio::task::spawn_blocking(move || check_chunk(chunk)));
-    }
-    while let Some(first) = checks.pop_front() {
-        let checked = first
-            .await
-            .map_err(|e| Error::Busy(format!("a hash check ended: {e}")))?;
-        clean &= checked.problems.is_empty();
-    }
-    drop(audit);
-    drop(events);
-    let _ = ta.commit().await;
-    let _ = tb.commit().await;
-    Ok(clean.then_some(VerifyReport {
-        events: count,
+    Ok(Some(VerifyReport {
+        events,
         problems: Vec::new(),
     }))
+}
+
+/// One range of the fast pass: its audit rows and its events, pairwise.
+async fn check_range(
+    mut audit_conn: PgConnection,
+    mut events_conn: PgConnection,
+    audit_sql: &str,
+    events_sql: &str,
+    stop: &std::sync::atomic::AtomicBool,
+) -> Result<RangeEnd, Error> {
+    let mut end = RangeEnd::default();
+    let mut audit = CopyRows::new(audit_conn.copy_out_raw(audit_sql).await?);
+    let mut events = CopyRows::new(events_conn.copy_out_raw(events_sql).await?);
+    let mut fast = FastCanonical::default();
+    let mut encoding = Vec::with_capacity(1024);
+    let mut next: Option<(i64, [u8; 32])> = None;
+    loop {
+        let (has_row, has_event) = (audit.next().await?, events.next().await?);
+        match (has_row, has_event) {
+            (false, false) => break,
+            (true, true) => {}
+            _ => return Ok(end),
+        }
+        let [seq, position, prev, hash] = fields(audit.row(), "audit row")?;
+        let (seq, position) = (int8(seq)?, int8(position)?);
+        let (prev, hash) = (to_hash(prev)?, to_hash(hash)?);
+        match next {
+            None => end.first = Some((seq, prev)),
+            Some(next) if next == (seq, prev) => {}
+            Some(_) => return Ok(end),
+        }
+        let [gp, at, aid, sq, et, ev, payload, metadata, rec] = fields(events.row(), "event")?;
+        let event = RawEvent {
+            global_position: int8(gp)?,
+            aggregate_type: text(at)?,
+            aggregate_id: text(aid)?,
+            sequence: int8(sq)?,
+            event_type: text(et)?,
+            event_version: text(ev)?,
+            payload: text(payload)?,
+            metadata: text(metadata)?,
+            recorded_at: int8(rec)?,
+        };
+        if event.global_position != position
+            || event.encode_into(&mut fast, &mut encoding).is_err()
+            || chain(&prev, &encoding) != hash
+        {
+            return Ok(end);
+        }
+        next = Some((seq + 1, hash));
+        end.last = Some((seq, hash));
+        end.rows += 1;
+        if end.rows % 4_096 == 0 && stop.load(std::sync::atomic::Ordering::Relaxed) {
+            return Ok(end);
+        }
+    }
+    end.clean = true;
+    drop((audit, events));
+    let _ = audit_conn.close().await;
+    let _ = events_conn.close().await;
+    Ok(end)
+}
+
+fn int8(bytes: &[u8]) -> Result<i64, Error> {
+    let bytes: [u8; 8] = bytes
+        .try_into()
+        .map_err(|_| Error::corrupt("a bigint", format!("{} bytes", bytes.len())))?;
+    Ok(i64::from_be_bytes(bytes))
+}
+
+fn text(bytes: &[u8]) -> Result<&str, Error> {
+    std::str::from_utf8(bytes).map_err(|e| Error::corrupt("a text column", e))
+}
+
+/// The `N` fields of a binary `COPY` row, none of them NULL.
+fn fields<'a, const N: usize>(row: &'a [u8], what: &str) -> Result<[&'a [u8]; N], Error> {
+    let bad = |why: &str| Error::corrupt(format!("a COPY row ({what})"), why);
+    if row.len() < 2 || i16::from_be_bytes([row[0], row[1]]) as usize != N {
+        return Err(bad("wrong number of fields"));
+    }
+    let mut out: [&[u8]; N] = [&[]; N];
+    let mut at = 2;
+    for slot in &mut out {
+        let len = row
+            .get(at..at + 4)
+            .map(|b| i32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+            .ok_or_else(|| bad("truncated"))?;
+        at += 4;
+        let len = usize::try_from(len).map_err(|_| bad("a NULL"))?;
+        *slot = row.get(at..at + len).ok_or_else(|| bad("truncated"))?;
+        at += len;
+    }
+    Ok(out)
+}
+
+/// The rows of a `COPY … TO STDOUT (FORMAT binary)`, one at a time, whatever the chunking.
+struct CopyRows<S> {
+    stream: S,
+    buf: Vec<u8>,
+    /// Where the unread bytes of `buf` start, and the current row.
+    at: usize,
+    row: (usize, usize),
+    header: bool,
+    ended: bool,
+}
+
+const COPY_SIGNATURE: &[u8] = b"PGCOPY\n\xff\r\n\0";
+
+impl<S, B> CopyRows<S>
+where
+    S: futures::Stream<Item = Result<B, sqlx::Error>> + Unpin,
+    B: AsRef<[u8]>,
+{
+    fn new(stream: S) -> Self {
+        CopyRows {
+            stream,
+            buf: Vec::with_capacity(64 * 1024),
+            at: 0,
+            row: (0, 0),
+            header: false,
+            ended: false,
+        }
+    }
+
+    /// The current row (after `next` returned `true`).
+    fn row(&self) -> &[u8] {
+        &self.buf[self.row.0..self.row.1]
+    }
+
+    /// Moves to the next row; `false` at the end of the data.
+    async fn next(&mut self) -> Result<bool, Error> {
+        let bad = |why: &str| Error::corrupt("the COPY data", why);
+        loop {
+            if self.ended {
+                return Ok(false);
+            }
+            let unread = &self.buf[self.at..];
+            if !self.header {
+                if unread.len() >= COPY_SIGNATURE.len() + 8 {
+                    if &unread[..COPY_SIGNATURE.len()] != COPY_SIGNATURE {
+                        return Err(bad("not binary COPY data"));
+                    }
+                    let ext = &unread[COPY_SIGNATURE.len() + 4..COPY_SIGNATURE.len() + 8];
+                    let ext = u32::from_be_bytes([ext[0], ext[1], ext[2], ext[3]]) as usize;
+                    let len = COPY_SIGNATURE.len() + 8 + ext;
+                    if unread.len() >= len {
+                        self.at += len;
+                        self.header = true;
+                        continue;
+                    }
+                }
+            } else if let Some(len) = row_len(unread) {
+                if len == 2 {
+                    // The trailer.
+                    self.ended = true;
+                    return Ok(false);
+                }
+                self.row = (self.at, self.at + len);
+                self.at += len;
+                return Ok(true);
+            }
+            // Needs more data.
+            if self.at == self.buf.len() {
+                self.buf.clear();
+                self.at = 0;
+            } else if self.at > 0 {
+                self.buf.drain(..self.at);
+                self.at = 0;
+            }
+            match self.stream.try_next().await? {
+                Some(chunk) => self.buf.extend_from_slice(chunk.as_ref()),
+                None => return Err(bad("it ended without its trailer")),
+            }
+        }
+    }
+}
+
+/// The length of the complete row (or 2 for the trailer) at the start of `b`, `None` if `b`
+/// does not hold all of it yet.
+fn row_len(b: &[u8]) -> Option<usize> {
+    let count = i16::from_be_bytes([*b.first()?, *b.get(1)?]);
+    if count < 0 {
+        return Some(2);
+    }
+    let mut at = 2;
+    for _ in 0..count {
+        let len = b.get(at..at + 4)?;
+        let len = i32::from_be_bytes([len[0], len[1], len[2], len[3]]);
+        at += 4 + usize::try_from(len).unwrap_or(0);
+    }
+    (at <= b.len()).then_some(at)
 }
 
 /// The chain checked row by row from `audit_log` joined to the events, naming every problem.
