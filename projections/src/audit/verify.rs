@@ -13,6 +13,7 @@
 use std::fmt;
 
 use engine::log::{load_checkpoint, LogPosition};
+use futures::future::BoxFuture;
 use futures::TryStreamExt;
 use sqlx::{Connection, PgConnection, PgPool};
 
@@ -180,14 +181,17 @@ const IN_FLIGHT: usize = 4;
 /// (the audit rows and the events side by side, each in its own order, split into ranges read
 /// and checked in parallel); if that finds anything at all, again the thorough way, which names
 /// each problem.
-pub async fn verify(pool: &PgPool) -> Result<VerifyReport, Error> {
+///
+/// The future is boxed as `Send` here, where every lifetime is concrete: the API spawns it, and
+/// rustc cannot always prove an unboxed `async fn` future over sqlx executors `Send` for every
+/// lifetime at a distance.
+pub fn verify(pool: &PgPool) -> BoxFuture<'_, Result<VerifyReport, Error>> {
     let parts = std::thread::available_parallelism().map_or(2, |n| n.get());
-    verify_with(
+    Box::pin(verify_with(
         pool,
         (parts * PARTS_PER_CPU).clamp(2, MAX_PARTS),
         MIN_PART_ROWS,
-    )
-    .await
+    ))
 }
 
 /// [`verify`] with the fast pass split into exactly `parts` ranges of audit numbers (fewer only
@@ -218,8 +222,11 @@ const MIN_PART_ROWS: i64 = 50_000;
 /// For the range readers: walk the indexes in order (never a bitmap scan and a sort, which
 /// `audit_log` gets when its statistics are stale, spilling to disk), and no JIT (loading it costs
 /// each new connection more than it saves on these plain scans).
-const READER_SETTINGS: &str =
-    "SET LOCAL jit = off; SET LOCAL enable_sort = off; SET LOCAL enable_bitmapscan = off";
+const READER_SETTINGS: [&str; 3] = [
+    "SET LOCAL jit = off",
+    "SET LOCAL enable_sort = off",
+    "SET LOCAL enable_bitmapscan = off",
+];
 
 /// The first audit number of each range but the first (which starts at the beginning): `parts`
 /// ranges of (nearly) equal size over audit numbers `1..=last`.
@@ -254,11 +261,7 @@ async fn verify_fast(
 ) -> Result<Option<VerifyReport>, Error> {
     let options = pool.connect_options();
     let mut first = PgConnection::connect_with(&options).await?;
-    sqlx::raw_sql(&format!(
-        "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY; {READER_SETTINGS}"
-    ))
-    .execute(&mut first)
-    .await?;
+    begin_reader(&mut first, None).await?;
     let snapshot: String = sqlx::query_scalar("SELECT pg_export_snapshot()")
         .fetch_one(&mut first)
         .await?;
@@ -295,20 +298,9 @@ async fn verify_fast(
     let n = starts.len() + 1;
     // Two connections per range; if the server refuses that many, the thorough pass (one
     // pooled connection) does the whole check instead.
-    let others = futures::future::try_join_all((1..2 * n).map(|_| {
-        let options = options.clone();
-        let snapshot = snapshot.clone();
-        async move {
-            let mut conn = PgConnection::connect_with(&options).await?;
-            sqlx::raw_sql(&format!(
-                "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY; \
-                 SET TRANSACTION SNAPSHOT '{snapshot}'; {READER_SETTINGS}"
-            ))
-            .execute(&mut conn)
-            .await?;
-            Ok::<_, Error>(conn)
-        }
-    }))
+    let others = futures::future::try_join_all(
+        (1..2 * n).map(|_| open_reader((*options).clone(), snapshot.clone())),
+    )
     .await;
     let mut others = match others {
         Ok(others) => others,
@@ -397,6 +389,33 @@ async fn verify_fast(
         events,
         problems: Vec::new(),
     }))
+}
+
+/// A reading connection in the exported `snapshot`. (A named function rather than an async
+/// block in a closure: the block's future is not provably `Send` for every lifetime, which the
+/// API's `tokio::spawn` of `verify` needs.)
+async fn open_reader(
+    options: sqlx::postgres::PgConnectOptions,
+    snapshot: String,
+) -> Result<PgConnection, Error> {
+    let mut conn = PgConnection::connect_with(&options).await?;
+    begin_reader(&mut conn, Some(&snapshot)).await?;
+    Ok(conn)
+}
+
+/// Opens a read-only repeatable-read transaction (in `snapshot` if given) with the readers'
+/// settings. One statement at a time: sqlx 0.8.6's `raw_sql(…).execute` future is not `Send`
+/// for every lifetime, so a caller could no longer spawn `verify` (ADR 0004).
+async fn begin_reader(conn: &mut PgConnection, snapshot: Option<&str>) -> Result<(), Error> {
+    let mut statements = vec!["BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY".to_string()];
+    if let Some(snapshot) = snapshot {
+        statements.push(format!("SET TRANSACTION SNAPSHOT '{snapshot}'"));
+    }
+    statements.extend(READER_SETTINGS.iter().map(|s| s.to_string()));
+    for statement in &statements {
+        sqlx::query(statement).execute(&mut *conn).await?;
+    }
+    Ok(())
 }
 
 /// One range of the fast pass: its audit rows and its events, pairwise.
