@@ -32,6 +32,10 @@ use tron_adapter::PrivateKey;
 
 const TRX: u64 = 1_000_000;
 const ACCOUNTS: usize = 50;
+/// TRX each pool wallet stakes for energy: with the simulator's network totals, a 65,000-energy
+/// order holds about 6,000 TRX, so three wallets serve about 10,000 orders at once (a minute at
+/// 100 orders/s with 3-second blocks and 1-hour rentals, none reclaimed during the run).
+const STAKE_TRX: u64 = 20_000_000;
 /// TRX each pool wallet keeps unstaked to pay for bandwidth (as `trx-energy run` does on the
 /// simulator): without it, a wallet's free daily bandwidth and its last TRX are gone after a few
 /// transactions, every delegation fails with `BANDWITH_ERROR`, and each order is retried on every
@@ -102,13 +106,13 @@ async fn run_rate(rate: u64, seconds: u64) -> (usize, Vec<f64>) {
         sim_admin(
             sim.base_url(),
             "activate",
-            json!({"address": address.to_base58(), "balance": (5_000_000 + SPARE_TRX) * TRX}),
+            json!({"address": address.to_base58(), "balance": (STAKE_TRX + SPARE_TRX) * TRX}),
         )
         .await;
         sim_admin(
             sim.base_url(),
             "stake",
-            json!({"address": address.to_base58(), "amount": 5_000_000 * TRX}),
+            json!({"address": address.to_base58(), "amount": STAKE_TRX * TRX}),
         )
         .await;
         wallets.push(address);
@@ -128,8 +132,8 @@ async fn run_rate(rate: u64, seconds: u64) -> (usize, Vec<f64>) {
         };
         buses.wallet.execute(&id, register, meta()).await.unwrap();
         let observe = WalletCommand::ObserveResources {
-            staked_sun: 5_000_000 * TRX,
-            delegatable_sun: 5_000_000 * TRX,
+            staked_sun: STAKE_TRX * TRX,
+            delegatable_sun: STAKE_TRX * TRX,
             energy_limit: 0,
             at: Utc::now(),
         };
