@@ -155,7 +155,17 @@ pub struct ChainWorker {
     wake: ChainWake,
     /// The head and solid block numbers, read at most every `confirm_poll / 4`.
     heights: tokio::sync::Mutex<Option<(Instant, u64, u64)>>,
+    /// Per wallet, for the passes over new tasks: the latest `opened_at` listed, and when the
+    /// wallet's tasks were last listed in full.
+    listed: Mutex<HashMap<TronAddress, (chrono::DateTime<Utc>, Instant)>>,
 }
+
+/// A pass over new tasks lists only the rows opened since the latest one it saw, less this
+/// margin (a row's `opened_at` is its transaction's start, which may commit a little later than
+/// a row opened after it) …
+const NEW_TASK_MARGIN: chrono::TimeDelta = chrono::TimeDelta::seconds(2);
+/// … and lists them all at least this often, so a row that committed later still is found.
+const FULL_LISTING: Duration = Duration::from_secs(1);
 
 /// A task row: order, phase, when it was (re)opened.
 type TaskRow = (String, String, chrono::DateTime<Utc>);
@@ -210,6 +220,7 @@ impl ChainWorker {
             tracks: Mutex::new(HashMap::new()),
             wake,
             heights: tokio::sync::Mutex::new(None),
+            listed: Mutex::new(HashMap::new()),
         })
     }
 
@@ -322,12 +333,40 @@ impl ChainWorker {
 
     async fn pass_of(&self, wallet: &TronAddress, which: Which) -> Result<usize, Error> {
         let listed = Instant::now();
+        // A pass over new tasks reads the recent rows only (the cost of a full listing grows
+        // with the wallet's active orders, and this pass runs on every hand-off).
+        let since = match which {
+            Which::New => {
+                let seen = self.listed.lock().unwrap_or_else(|p| p.into_inner());
+                seen.get(wallet)
+                    .filter(|(_, full)| full.elapsed() < FULL_LISTING)
+                    .and_then(|(latest, _)| latest.checked_sub_signed(NEW_TASK_MARGIN))
+            }
+            _ => None,
+        };
         let tasks: Vec<TaskRow> = sqlx::query_as(
-            "SELECT order_id, phase, opened_at FROM chain_tasks WHERE wallet = $1 ORDER BY opened_at",
+            "SELECT order_id, phase, opened_at FROM chain_tasks \
+             WHERE wallet = $1 AND ($2::timestamptz IS NULL OR opened_at > $2) ORDER BY opened_at",
         )
         .bind(wallet.to_base58())
+        .bind(since)
         .fetch_all(self.buses.pool())
         .await?;
+        // Only the passes that drive new tasks move the marks (a pass over due tasks lists
+        // everything but signs nothing new).
+        if which != Which::Due {
+            let latest = tasks.last().map(|(_, _, opened_at)| *opened_at);
+            let mut seen = self.listed.lock().unwrap_or_else(|p| p.into_inner());
+            let entry = seen
+                .entry(*wallet)
+                .or_insert((chrono::DateTime::<Utc>::MIN_UTC, listed));
+            if let Some(latest) = latest {
+                entry.0 = entry.0.max(latest);
+            }
+            if since.is_none() {
+                entry.1 = listed;
+            }
+        }
         let (new, mut due): (Vec<&TaskRow>, Vec<&TaskRow>) = {
             let tracks = self.tracks.lock().unwrap_or_else(|p| p.into_inner());
             tasks.iter().partition(|(order_id, phase, _)| {
