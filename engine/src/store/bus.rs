@@ -176,12 +176,7 @@ where
         self
     }
 
-    /// Replaces the services the aggregate decides with (e.g. a new price table).
-    pub fn set_services(&self, services: A::Services) {
-        *self.services.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(services);
-    }
-
-    /// Changes the services in one step: `change` sees the current ones and returns the new
+    /// Changes the services the aggregate decides with (e.g. a new price table) in one step: `change` sees the current ones and returns the new
     /// ones, or `None` to keep them. Two updaters never lose each other's change.
     pub fn update_services(
         &self,

@@ -45,20 +45,33 @@ pub(crate) fn metadata(caller: &Caller, request_id: &RequestId) -> CommandMetada
     CommandMetadata::new(caller.actor()).with_request_id(request_id.0.clone())
 }
 
+fn account_not_found() -> ApiError {
+    ApiError::not_found("account_not_found", "no such account")
+}
+
+/// The account id of `id` if `caller` may use it (404 otherwise, whether or not it exists).
+async fn usable_account_id(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+) -> Result<engine::domain::AccountId, ApiError> {
+    let account_id = engine::domain::AccountId::parse(id).map_err(|_| account_not_found())?;
+    if !may_use(state, caller, account_id.as_str()).await? {
+        return Err(account_not_found());
+    }
+    Ok(account_id)
+}
+
 /// Makes sure the account exists and is open (404 otherwise).
 pub(crate) async fn open_account(
     state: &AppState,
     caller: &Caller,
     id: &str,
 ) -> Result<(engine::domain::AccountId, engine::domain::Account), ApiError> {
-    let not_found = || ApiError::not_found("account_not_found", "no such account");
-    let account_id = engine::domain::AccountId::parse(id).map_err(|_| not_found())?;
-    if !may_use(state, caller, account_id.as_str()).await? {
-        return Err(not_found());
-    }
+    let account_id = usable_account_id(state, caller, id).await?;
     let (account, _) = state.buses.account.load(account_id.as_str()).await?;
     if !account.is_open() {
-        return Err(not_found());
+        return Err(account_not_found());
     }
     Ok((account_id, account))
 }
@@ -70,16 +83,16 @@ pub(crate) async fn open_account_id(
     caller: &Caller,
     id: &str,
 ) -> Result<engine::domain::AccountId, ApiError> {
-    let not_found = || ApiError::not_found("account_not_found", "no such account");
-    let account_id = engine::domain::AccountId::parse(id).map_err(|_| not_found())?;
-    if !may_use(state, caller, account_id.as_str()).await? {
-        return Err(not_found());
-    }
+    let account_id = usable_account_id(state, caller, id).await?;
     let (held, _) = state.buses.account.peek(account_id.as_str()).await?;
     if held.is_open() {
         return Ok(account_id);
     }
-    open_account(state, caller, id).await.map(|(id, _)| id)
+    let (account, _) = state.buses.account.load(account_id.as_str()).await?;
+    if !account.is_open() {
+        return Err(account_not_found());
+    }
+    Ok(account_id)
 }
 
 /// An admin's reason for an action (kept on its event): trimmed, 1 to 500 characters.

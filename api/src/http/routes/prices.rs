@@ -48,7 +48,7 @@ pub struct PricesView {
 }
 
 fn view(table: &PriceTable) -> PricesView {
-    let prices = [Asset::Trx, Asset::Usdt]
+    let prices = Asset::ALL
         .into_iter()
         .flat_map(|asset| {
             DurationTier::ALL.into_iter().filter_map(move |tier| {
