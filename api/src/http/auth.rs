@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
 
 use super::error::ApiError;
+use super::known_tokens::{self, KnownToken};
 use super::AppState;
 use crate::settings::Secret;
 
@@ -168,15 +169,19 @@ pub async fn issue(
     Ok(IssuedToken { token, claims })
 }
 
-/// Revokes a token by its id; false if there is no such token.
+/// Revokes a token by its id; false if there is no such token. The revocation is announced on
+/// [`known_tokens::CHANNEL`] when it commits, so every API process forgets the token.
 pub async fn revoke(pool: &PgPool, jti: &str) -> Result<bool, ApiError> {
     let done = sqlx::query(
-        "UPDATE api_tokens SET revoked_at = coalesce(revoked_at, now()) WHERE jti = $1",
+        "WITH revoked AS (UPDATE api_tokens SET revoked_at = coalesce(revoked_at, now()) \
+         WHERE jti = $1 RETURNING jti) \
+         SELECT jti, pg_notify($2, jti)::text FROM revoked",
     )
     .bind(jti)
-    .execute(pool)
+    .bind(known_tokens::CHANNEL)
+    .fetch_optional(pool)
     .await?;
-    Ok(done.rows_affected() == 1)
+    Ok(done.is_some())
 }
 
 /// A recorded token (the token itself is never stored).
@@ -243,11 +248,25 @@ impl FromRequestParts<AppState> for Caller {
                 ApiError::unauthorized("the Authorization header must be `Bearer <token>`")
             })?;
         let claims = state.keys.verify(token)?;
-        let row: Option<(String, String, Option<DateTime<Utc>>)> =
-            sqlx::query_as("SELECT subject, role, revoked_at FROM api_tokens WHERE jti = $1")
+        let row = match state.known_tokens.get(&claims.jti) {
+            Ok(known) => Some((known.subject, known.role, None)),
+            Err(ticket) => {
+                let row: Option<(String, String, Option<DateTime<Utc>>)> = sqlx::query_as(
+                    "SELECT subject, role, revoked_at FROM api_tokens WHERE jti = $1",
+                )
                 .bind(&claims.jti)
                 .fetch_optional(&state.pool)
                 .await?;
+                if let Some((subject, role, None)) = &row {
+                    let known = KnownToken {
+                        subject: subject.clone(),
+                        role: role.clone(),
+                    };
+                    state.known_tokens.remember(ticket, &claims.jti, known);
+                }
+                row
+            }
+        };
         match row {
             Some((subject, role, None))
                 if subject == claims.sub && role == claims.role.as_str() =>

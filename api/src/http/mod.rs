@@ -26,6 +26,7 @@ pub mod consistency;
 pub mod error;
 pub mod extract;
 pub mod idempotency;
+pub mod known_tokens;
 pub mod metrics;
 pub mod openapi;
 pub mod owners;
@@ -69,6 +70,8 @@ pub struct AppState {
     pub writes: Arc<consistency::Writes>,
     /// Who opened each account (bot ownership), as read so far.
     pub owners: Arc<owners::Owners>,
+    /// Tokens checked against `api_tokens` and not revoked, while revocations are heard.
+    pub known_tokens: Arc<known_tokens::KnownTokens>,
 }
 
 impl AppState {
@@ -95,6 +98,7 @@ impl AppState {
             closing: Arc::new(tokio::sync::watch::Sender::new(false)),
             writes: Arc::default(),
             owners: Arc::default(),
+            known_tokens: Arc::default(),
         }
     }
 
@@ -260,11 +264,18 @@ impl Application {
             .router
             .into_make_service_with_connect_info::<SocketAddr>();
         let closing = self.state.closing.clone();
+        let revocations = tokio::spawn(
+            self.state
+                .known_tokens
+                .clone()
+                .listen(self.state.pool.clone()),
+        );
         let prices = tokio::spawn(keep_prices_fresh(self.state));
         let shutdown = async move {
             shutdown.await;
             closing.send_replace(true);
             prices.abort();
+            revocations.abort();
         };
         axum::serve(self.listener, service)
             .with_graceful_shutdown(shutdown)

@@ -49,6 +49,8 @@ pub async fn revoke(
     if !auth::revoke(&state.pool, &jti).await? {
         return Err(ApiError::not_found("token_not_found", "no such token"));
     }
+    // Here at once; other processes on the revocation's announcement.
+    state.known_tokens.forget(&jti);
     tracing::info!(jti = %jti, actor = %caller.subject, "token revoked");
     Ok(Json(serde_json::json!({"jti": jti, "revoked": true})))
 }
