@@ -29,47 +29,46 @@ pub struct Loaded<A> {
 }
 
 /// Loads an aggregate: our snapshot (if it is of the current state schema) plus the events
-/// after it, upcast and applied in order.
+/// after it, upcast and applied in order. One query reads both (a load is a round trip, and new
+/// aggregates are loaded on every first command).
 pub async fn load<A: DomainAggregate>(
     pool: &PgPool,
     id: &str,
     upcasters: &[Box<dyn EventUpcaster>],
 ) -> Result<Loaded<A>, Error> {
-    let snapshot: Option<(i64, String, Value, i64)> = sqlx::query_as(
-        "SELECT version, state_schema, payload, octet_length(payload::text)::bigint \
-         FROM aggregate_snapshots WHERE aggregate_type = $1 AND aggregate_id = $2",
-    )
-    .bind(A::TYPE)
-    .bind(id)
-    .fetch_optional(pool)
-    .await?;
+    // The snapshot's row first (sequence NULL), then the events after it.
+    let rows: Vec<LoadRow> = sqlx::query_as(LOAD_SQL)
+        .bind(A::TYPE)
+        .bind(id)
+        .bind(A::STATE_SCHEMA)
+        .fetch_all(pool)
+        .await?;
+    let mut rows = rows.into_iter().peekable();
     let mut snapshot_bytes = 0;
-    let (mut aggregate, mut version, from_snapshot) = match snapshot {
-        Some((v, schema, payload, bytes)) if schema == A::STATE_SCHEMA => {
-            snapshot_bytes = bytes as u64;
+    let (mut aggregate, mut version, from_snapshot) = match rows.next_if(|r| r.0.is_none()) {
+        Some((_, _, _, payload, v, bytes)) => {
+            snapshot_bytes = bytes.unwrap_or(0) as u64;
             match serde_json::from_value::<A>(payload) {
-                Ok(a) => (a, v as u64, true),
+                Ok(a) => (a, v.unwrap_or(0) as u64, true),
                 Err(e) => {
                     tracing::warn!(aggregate_type = A::TYPE, aggregate_id = id, error = %e,
                         "snapshot unreadable; replaying all events");
-                    (A::default(), 0, false)
+                    return load_events(pool, id, upcasters, snapshot_bytes).await;
                 }
             }
         }
-        _ => (A::default(), 0, false),
+        None => (A::default(), 0, false),
     };
-    let rows: Vec<(i64, String, String, Value)> = sqlx::query_as(
-        "SELECT sequence, event_type, event_version, payload::jsonb FROM events \
-         WHERE aggregate_type = $1 AND aggregate_id = $2 AND sequence > $3 ORDER BY sequence",
-    )
-    .bind(A::TYPE)
-    .bind(id)
-    .bind(version as i64)
-    .fetch_all(pool)
-    .await?;
-    let events_read = rows.len() as u64;
-    let snapshot_version = if from_snapshot { version } else { 0 };
-    for (sequence, event_type, event_version, payload) in rows {
+    let mut events_read = 0;
+    for (sequence, event_type, event_version, payload, _, _) in rows {
+        let (Some(sequence), Some(event_type), Some(event_version)) =
+            (sequence, event_type, event_version)
+        else {
+            return Err(Error::corrupt(
+                format!("{} {id}", A::TYPE),
+                "a second snapshot row",
+            ));
+        };
         if sequence as u64 != version + 1 {
             return Err(Error::corrupt(
                 format!("{} {id}", A::TYPE),
@@ -79,7 +78,13 @@ pub async fn load<A: DomainAggregate>(
         let event = decode_event::<A>(event_type, event_version, payload, upcasters)?;
         aggregate.apply(event);
         version += 1;
+        events_read += 1;
     }
+    let snapshot_version = if from_snapshot {
+        version - events_read
+    } else {
+        0
+    };
     Ok(Loaded {
         aggregate,
         version,
@@ -88,6 +93,53 @@ pub async fn load<A: DomainAggregate>(
         snapshot_version,
         snapshot_bytes,
     })
+}
+
+/// A row of [`LOAD_SQL`]: sequence, event type and version (all NULL on the snapshot's row),
+/// the payload, and the snapshot's version and size.
+type LoadRow = (
+    Option<i64>,
+    Option<String>,
+    Option<String>,
+    Value,
+    Option<i64>,
+    Option<i64>,
+);
+
+const LOAD_SQL: &str = r#"
+WITH snap AS (
+    SELECT version, payload, octet_length(payload::text)::bigint AS bytes
+    FROM aggregate_snapshots
+    WHERE aggregate_type = $1 AND aggregate_id = $2 AND state_schema = $3
+)
+SELECT NULL::bigint AS sequence, NULL::text AS event_type, NULL::text AS event_version,
+       payload, version, bytes
+FROM snap
+UNION ALL
+SELECT sequence, event_type, event_version, payload::jsonb, NULL::bigint, NULL::bigint
+FROM events
+WHERE aggregate_type = $1 AND aggregate_id = $2
+  AND sequence > COALESCE((SELECT version FROM snap), 0)
+ORDER BY sequence NULLS FIRST
+"#;
+
+/// Loads an aggregate from all its events (its snapshot could not be read).
+async fn load_events<A: DomainAggregate>(
+    pool: &PgPool,
+    id: &str,
+    upcasters: &[Box<dyn EventUpcaster>],
+    snapshot_bytes: u64,
+) -> Result<Loaded<A>, Error> {
+    let mut loaded = Loaded {
+        aggregate: A::default(),
+        version: 0,
+        events_read: 0,
+        from_snapshot: false,
+        snapshot_version: 0,
+        snapshot_bytes,
+    };
+    loaded.events_read = catch_up(pool, id, &mut loaded, upcasters).await?;
+    Ok(loaded)
 }
 
 /// Brings a loaded aggregate up to date with events other processes appended since; returns
@@ -173,6 +225,7 @@ pub(crate) struct LogRow {
     pub command_id: Uuid,
     pub command_type: &'static str,
     pub outcome: String,
+    pub fingerprint: Option<String>,
 }
 
 /// What the append statement reports.
@@ -203,9 +256,9 @@ WITH stale AS (
     WHERE NOT (SELECT s FROM stale)
     RETURNING sequence, global_position, transaction_id
 ), cl AS (
-    INSERT INTO command_log (command_id, aggregate_type, aggregate_id, command_type, outcome)
-    SELECT u.id, $1, $2, u.ct, u.o::jsonb
-    FROM unnest($9::uuid[], $10::text[], $11::text[]) AS u(id, ct, o)
+    INSERT INTO command_log (command_id, aggregate_type, aggregate_id, command_type, outcome, fingerprint)
+    SELECT u.id, $1, $2, u.ct, u.o::jsonb, u.f
+    FROM unnest($9::uuid[], $10::text[], $11::text[], $12::text[]) AS u(id, ct, o, f)
     WHERE NOT (SELECT s FROM stale)
     RETURNING 1
 )
@@ -257,6 +310,11 @@ pub(crate) async fn append(
         .bind(log.iter().map(|l| l.command_id).collect::<Vec<_>>())
         .bind(log.iter().map(|l| l.command_type).collect::<Vec<_>>())
         .bind(log.iter().map(|l| l.outcome.as_str()).collect::<Vec<_>>())
+        .bind(
+            log.iter()
+                .map(|l| l.fingerprint.as_deref())
+                .collect::<Vec<_>>(),
+        )
         .fetch_one(pool)
         .await;
     let (stale, _logged, positions, txids) = match row {
@@ -316,6 +374,7 @@ pub(crate) struct StoredOutcome {
     pub aggregate_id: String,
     pub command_type: String,
     pub outcome: Value,
+    pub fingerprint: Option<String>,
 }
 
 /// The stored outcomes of the given command ids (those that have one).
@@ -323,8 +382,8 @@ pub(crate) async fn stored_outcomes(
     pool: &PgPool,
     ids: &[Uuid],
 ) -> Result<HashMap<Uuid, StoredOutcome>, Error> {
-    let rows: Vec<(Uuid, String, String, String, Value)> = sqlx::query_as(
-        "SELECT command_id, aggregate_type, aggregate_id, command_type, outcome \
+    let rows: Vec<(Uuid, String, String, String, Value, Option<String>)> = sqlx::query_as(
+        "SELECT command_id, aggregate_type, aggregate_id, command_type, outcome, fingerprint \
          FROM command_log WHERE command_id = ANY($1)",
     )
     .bind(ids)
@@ -333,7 +392,7 @@ pub(crate) async fn stored_outcomes(
     Ok(rows
         .into_iter()
         .map(
-            |(id, aggregate_type, aggregate_id, command_type, outcome)| {
+            |(id, aggregate_type, aggregate_id, command_type, outcome, fingerprint)| {
                 (
                     id,
                     StoredOutcome {
@@ -341,6 +400,7 @@ pub(crate) async fn stored_outcomes(
                         aggregate_id,
                         command_type,
                         outcome,
+                        fingerprint,
                     },
                 )
             },
