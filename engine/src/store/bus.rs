@@ -428,7 +428,14 @@ where
         for (i, pending) in batch.iter().enumerate() {
             let id = pending.meta.command_id;
             if let Some(&first) = first_of.get(&id) {
-                plan.decisions.push(Decision::SameAs(first));
+                let same = batch[first]
+                    .meta
+                    .same_request(pending.meta.fingerprint.as_deref());
+                plan.decisions.push(if same {
+                    Decision::SameAs(first)
+                } else {
+                    Decision::Reused(first)
+                });
                 continue;
             }
             first_of.insert(id, i);
@@ -452,6 +459,7 @@ where
                         command_id: id,
                         command_type,
                         outcome: to_json(&stored)?,
+                        fingerprint: pending.meta.fingerprint.clone(),
                     });
                     plan.decisions.push(Decision::Accepted {
                         version: loaded.version,
@@ -465,6 +473,7 @@ where
                         command_id: id,
                         command_type,
                         outcome: to_json(&stored)?,
+                        fingerprint: pending.meta.fingerprint.clone(),
                     });
                     plan.decisions.push(Decision::Rejected(error));
                 }
@@ -552,6 +561,12 @@ where
         row: &event_store::StoredOutcome,
     ) -> Result<Outcome<A>, Error> {
         let command_id = pending.meta.command_id;
+        if !pending.meta.same_request(row.fingerprint.as_deref()) {
+            return Err(Error::CommandIdReused {
+                command_id,
+                used_for: format!("another {} request", row.command_type),
+            });
+        }
         if row.aggregate_type != A::TYPE
             || row.aggregate_id != aggregate_id
             || row.command_type != pending.command.command_type()
@@ -616,6 +631,8 @@ enum Decision<A: Aggregate> {
     Rejected(A::Error),
     /// The same command id as an earlier command of this batch.
     SameAs(usize),
+    /// The same command id as an earlier command of this batch, with another fingerprint.
+    Reused(usize),
 }
 
 fn to_json<T: Serialize + ?Sized>(value: &T) -> Result<String, Error> {
@@ -624,6 +641,7 @@ fn to_json<T: Serialize + ?Sized>(value: &T) -> Result<String, Error> {
 
 fn reply_all<A: DomainAggregate>(batch: Vec<Pending<A>>, plan: Plan<A>, positions: &[LogPosition]) {
     let mut answers: Vec<Outcome<A>> = Vec::with_capacity(batch.len());
+    let mut reused: Vec<usize> = Vec::new();
     for (i, decision) in plan.decisions.into_iter().enumerate() {
         let command_id = batch[i].meta.command_id;
         let outcome = match decision {
@@ -650,11 +668,25 @@ fn reply_all<A: DomainAggregate>(batch: Vec<Pending<A>>, plan: Plan<A>, position
                 again.duplicate = true;
                 again
             }
+            Decision::Reused(first) => {
+                reused.push(i);
+                let mut again = answers[first].clone();
+                again.duplicate = true;
+                again
+            }
         };
         answers.push(outcome);
     }
-    for (pending, answer) in batch.into_iter().zip(answers) {
-        let _ = pending.reply.send(Ok(answer));
+    for (i, (pending, answer)) in batch.into_iter().zip(answers).enumerate() {
+        let answer = if reused.contains(&i) {
+            Err(Error::CommandIdReused {
+                command_id: pending.meta.command_id,
+                used_for: format!("another {} request", pending.command.command_type()),
+            })
+        } else {
+            Ok(answer)
+        };
+        let _ = pending.reply.send(answer);
     }
 }
 

@@ -41,6 +41,12 @@ pub struct CommandMetadata {
     pub request_id: Option<String>,
     /// Why a person did this (admin actions); stored on the events beside the actor.
     pub reason: Option<String>,
+    /// What makes two copies of this command the same request (for example a hash of the HTTP
+    /// request it came from). Kept in the command log, not on the events: a command id sent
+    /// again with another fingerprint is refused (`Error::CommandIdReused`) instead of being
+    /// answered with the first outcome.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fingerprint: Option<String>,
 }
 
 pub const KEY_COMMAND_ID: &str = "command_id";
@@ -62,6 +68,7 @@ impl CommandMetadata {
             actor,
             request_id: None,
             reason: None,
+            fingerprint: None,
         }
     }
 
@@ -74,6 +81,7 @@ impl CommandMetadata {
             actor,
             request_id: None,
             reason: None,
+            fingerprint: None,
         }
     }
 
@@ -93,6 +101,7 @@ impl CommandMetadata {
             actor,
             request_id: None,
             reason: None,
+            fingerprint: None,
         }
     }
 
@@ -104,6 +113,20 @@ impl CommandMetadata {
     pub fn with_reason(mut self, reason: impl Into<String>) -> Self {
         self.reason = Some(reason.into());
         self
+    }
+
+    pub fn with_fingerprint(mut self, fingerprint: impl Into<String>) -> Self {
+        self.fingerprint = Some(fingerprint.into());
+        self
+    }
+
+    /// Whether a command with `other` as its metadata may be answered as a copy of this one:
+    /// their fingerprints agree where both have one.
+    pub fn same_request(&self, other: Option<&str>) -> bool {
+        match (self.fingerprint.as_deref(), other) {
+            (Some(a), Some(b)) => a == b,
+            _ => true,
+        }
     }
 
     /// The string map stored on every event.
@@ -133,6 +156,8 @@ impl CommandMetadata {
             actor: Actor::new(m.get(KEY_ACTOR_SUBJECT)?, m.get(KEY_ACTOR_ROLE)?),
             request_id: m.get(KEY_REQUEST_ID).cloned(),
             reason: m.get(KEY_REASON).cloned(),
+            // Not stored on events: it lives in the command log.
+            fingerprint: None,
         })
     }
 }

@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use chrono::{DateTime, Utc};
 use engine::domain::order::CancelledBy;
-use engine::domain::{Order, OrderCommand, OrderId};
+use engine::domain::{replay, Order, OrderCommand, OrderId};
 use engine::store::CommandMetadata;
 use serde::{Deserialize, Serialize};
 
@@ -19,7 +19,7 @@ use crate::http::consistency::Written;
 use crate::http::consistency::{fresh, projection, wait_for};
 use crate::http::error::ApiError;
 use crate::http::extract::JsonBody;
-use crate::http::idempotency::{self, Claim};
+use crate::http::idempotency;
 use crate::http::{AppState, Caller, RequestId, Role};
 
 #[derive(Debug, Deserialize, Serialize, utoipa::ToSchema)]
@@ -144,64 +144,59 @@ pub async fn place(
         )
         .field("max_price"));
     }
-    let hash = idempotency::request_hash(
+    let fingerprint = idempotency::request_hash(
         "POST /v1/orders",
         &serde_json::to_value(&body).map_err(ApiError::internal)?,
     );
-    match idempotency::begin(&state.pool, &caller.subject, &key, &hash).await? {
-        Claim::Replay(status, stored) => return Ok((status, Json(stored)).into_response()),
-        Claim::Run => {}
-    }
-    let result = async {
-        let account_id = open_account_id(&state, &caller, &body.account_id)
-            .await
-            .map_err(|e| e.field("account_id"))?;
-        let order_id =
-            OrderId::for_client_order(&account_id, &format!("{}\u{0}{}", caller.subject, key));
-        let command_id =
-            uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, order_id.as_str().as_bytes());
-        let meta = CommandMetadata::with_command_id(caller.actor(), command_id)
-            .with_request_id(rid.0.clone());
-        let command = OrderCommand::PlaceOrder {
-            account_id,
-            receiver,
-            energy: body.energy,
-            duration: tier,
-            asset,
-            max_price: body.max_price,
-            at: Utc::now(),
-        };
-        let outcome = state
-            .buses
-            .order
-            .execute(order_id.as_str(), command, meta)
-            .await?;
-        written.accept(&state, &caller, outcome)?;
-        // The bus holds the order as decided (this command included), and the caller may use
-        // its account; the store is asked only if the state held here lacks it.
-        let (order, _) = state.buses.order.peek(order_id.as_str()).await?;
-        match view(order_id.as_str(), &order) {
-            Some(view) => Ok(view),
-            None => load(&state, &caller, order_id.as_str()).await,
-        }
-    }
-    .await;
-    let (status, value) = match result {
-        Ok(order) => (
-            StatusCode::CREATED,
-            serde_json::to_value(&order).map_err(ApiError::internal)?,
-        ),
-        Err(e @ ApiError::Client { .. }) => (e.status(), e.body()),
-        Err(e) => {
-            idempotency::abandon(&state.pool, &caller.subject, &key).await;
-            return Err(e);
-        }
+    let account_id = open_account_id(&state, &caller, &body.account_id)
+        .await
+        .map_err(|e| e.field("account_id"))?;
+    // The key names the command (per subject), whatever the body says; the order's id also
+    // depends on the account. A retry reaches the same order and is answered from the command
+    // log; the same key with another body (even another account) is refused there.
+    let command_id = uuid::Uuid::new_v5(
+        &uuid::Uuid::NAMESPACE_OID,
+        format!("POST /v1/orders\u{0}{}\u{0}{key}", caller.subject).as_bytes(),
+    );
+    let order_id =
+        OrderId::for_client_order(&account_id, &format!("{}\u{0}{}", caller.subject, key));
+    let meta = CommandMetadata::with_command_id(caller.actor(), command_id)
+        .with_request_id(rid.0.clone())
+        .with_fingerprint(fingerprint);
+    let command = OrderCommand::PlaceOrder {
+        account_id,
+        receiver,
+        energy: body.energy,
+        duration: tier,
+        asset,
+        max_price: body.max_price,
+        at: Utc::now(),
     };
-    if let Err(e) = idempotency::finish(&state.pool, &caller.subject, &key, status, &value).await {
-        idempotency::abandon(&state.pool, &caller.subject, &key).await;
-        return Err(e);
-    }
-    Ok((status, Json(value)).into_response())
+    let outcome = match state
+        .buses
+        .order
+        .execute(order_id.as_str(), command, meta)
+        .await
+    {
+        Err(engine::Error::CommandIdReused { .. }) => {
+            return Err(ApiError::unprocessable(
+                "idempotency_key_reused",
+                "this Idempotency-Key was used for a different request",
+            )
+            .field(idempotency::HEADER))
+        }
+        other => other?,
+    };
+    let committed = written.accept(&state, &caller, outcome)?;
+    // The order as this command left it (the same for the first answer and every retry, which
+    // get the command's events back from the log), not as it may be by now.
+    let events = committed.events.len() as u64;
+    let order: Order = replay(committed.events);
+    let view = match view(order_id.as_str(), &order) {
+        Some(view) if events == committed.version => view,
+        _ => load(&state, &caller, order_id.as_str()).await?,
+    };
+    Ok((StatusCode::CREATED, Json(view)).into_response())
 }
 
 pub const READ_ROLES: &[Role] = &[Role::Bot, Role::Finance, Role::Auditor, Role::Admin];
