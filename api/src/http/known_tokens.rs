@@ -122,12 +122,10 @@ impl KnownTokens {
                 Ok(mut listener) => match listener.listen(CHANNEL).await {
                     Ok(()) => {
                         self.set_listening(true);
-                        loop {
-                            match listener.try_recv().await {
-                                Ok(Some(note)) => self.forget(note.payload()),
-                                // The connection was lost: announcements may have been missed.
-                                Ok(None) | Err(_) => break,
-                            }
+                        // `None` or an error: the connection was lost, and announcements
+                        // may have been missed.
+                        while let Ok(Some(note)) = listener.try_recv().await {
+                            self.forget(note.payload());
                         }
                         tracing::warn!("lost the token revocation listener; reading every token from the table until it is back");
                         self.set_listening(false);
