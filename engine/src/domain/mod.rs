@@ -42,6 +42,14 @@ pub trait DomainCommand: Clone + fmt::Debug + Send + Sync + 'static {
     fn names_aggregate(&self) -> Option<String> {
         None
     }
+
+    /// Whether the command starts a new aggregate (`PlaceOrder`, under an id nobody used). The
+    /// bus then decides it on the empty state without reading the store first; if the stream
+    /// exists after all, the conditional append finds it, and the command is decided again on
+    /// the loaded state. A hint for speed, never for correctness.
+    fn creates_aggregate(&self) -> bool {
+        false
+    }
 }
 
 /// What the command bus needs of an aggregate beyond `cqrs_es::Aggregate`: cloning (a command is

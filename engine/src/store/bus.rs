@@ -350,6 +350,14 @@ where
         let mut attempt = 0u32;
         loop {
             attempt += 1;
+            if state.is_none()
+                && attempt == 1
+                && batch.iter().all(|p| p.command.creates_aggregate())
+            {
+                // A new aggregate, most likely: decide on the empty state; a stream that exists
+                // after all makes the append stale, and the next attempt loads it.
+                *state = Some(Loaded::empty());
+            }
             if state.is_none() {
                 match event_store::load::<A>(&self.pool, aggregate_id, &self.upcasters).await {
                     Ok(loaded) => *state = Some(loaded),

@@ -28,6 +28,20 @@ pub struct Loaded<A> {
     pub snapshot_bytes: u64,
 }
 
+impl<A: Default> Loaded<A> {
+    /// An aggregate with no events (not read from the store).
+    pub fn empty() -> Self {
+        Self {
+            aggregate: A::default(),
+            version: 0,
+            events_read: 0,
+            from_snapshot: false,
+            snapshot_version: 0,
+            snapshot_bytes: 0,
+        }
+    }
+}
+
 /// Loads an aggregate: our snapshot (if it is of the current state schema) plus the events
 /// after it, upcast and applied in order. One query reads both (a load is a round trip, and new
 /// aggregates are loaded on every first command).
@@ -131,12 +145,8 @@ async fn load_events<A: DomainAggregate>(
     snapshot_bytes: u64,
 ) -> Result<Loaded<A>, Error> {
     let mut loaded = Loaded {
-        aggregate: A::default(),
-        version: 0,
-        events_read: 0,
-        from_snapshot: false,
-        snapshot_version: 0,
         snapshot_bytes,
+        ..Loaded::empty()
     };
     loaded.events_read = catch_up(pool, id, &mut loaded, upcasters).await?;
     Ok(loaded)

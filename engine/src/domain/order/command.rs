@@ -131,4 +131,8 @@ impl DomainCommand for OrderCommand {
             CompleteOrder { .. } => "CompleteOrder",
         }
     }
+
+    fn creates_aggregate(&self) -> bool {
+        matches!(self, OrderCommand::PlaceOrder { .. })
+    }
 }
