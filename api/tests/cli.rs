@@ -1,9 +1,13 @@
 //! `trx-energy` as an operator meets it on a fresh machine: `--help`, `migrate` against an empty
-//! database (and again), and the migrations every process applies at start-up.
+//! database (and again), the migrations every process applies at start-up, and the private
+//! cluster it starts in its data directory when `DATABASE_URL` is unset: stopped on exit (also
+//! on a failing exit), and left running when it was another process's.
 
-use std::path::Path;
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use engine::store::cluster::PrivateCluster;
 use engine::testing::TestDb;
 use sqlx::PgPool;
 
@@ -186,4 +190,167 @@ async fn any_command_that_opens_the_database_applies_the_migrations_first() {
     );
     assert_event_store_schema(&db.pool).await;
     db.drop_database().await;
+}
+
+/// A fresh data directory, removed (with any server left running in it stopped) when dropped.
+struct DataDir(PathBuf);
+
+impl DataDir {
+    fn new(name: &str) -> Self {
+        let dir = std::env::temp_dir().join(format!(
+            "trx-cli-{name}-{}-{}",
+            std::process::id(),
+            uuid::Uuid::new_v4().simple()
+        ));
+        // Created with the umask's mode (0755): as root the cluster runs as `postgres`, which
+        // must be able to reach its directory inside.
+        std::fs::create_dir(&dir).unwrap();
+        Self(dir)
+    }
+
+    fn cluster(&self) -> PathBuf {
+        self.0.join("postgres")
+    }
+
+    fn postmaster_pid(&self) -> PathBuf {
+        self.cluster().join("pgdata").join("postmaster.pid")
+    }
+}
+
+impl Drop for DataDir {
+    fn drop(&mut self) {
+        if self.postmaster_pid().exists() {
+            // A server the binary failed to stop: stop it, so a failing test leaves nothing.
+            if let Ok(cluster) = PrivateCluster::start(&self.cluster()) {
+                let _ = cluster.stop();
+            }
+        }
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Whether PostgreSQL's server binaries are installed where the private cluster looks for them.
+fn server_binaries_installed() -> bool {
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
+        .map(|d| d.flatten().map(|e| e.path().join("bin")).collect())
+        .unwrap_or_default();
+    if let Some(path) = std::env::var_os("PATH") {
+        dirs.extend(std::env::split_paths(&path));
+    }
+    dirs.iter()
+        .any(|d| d.join("initdb").is_file() && d.join("pg_ctl").is_file())
+}
+
+/// The port the binary says its private cluster listens on.
+fn cluster_port(stderr: &str) -> u16 {
+    stderr
+        .lines()
+        .find(|l| l.contains("started a private PostgreSQL cluster"))
+        .and_then(|l| l.split("port=").nth(1))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("no private cluster port in: {stderr}"))
+}
+
+fn assert_stopped(data: &DataDir, port: u16) {
+    assert!(
+        !data.postmaster_pid().exists(),
+        "the private cluster is still running (postmaster.pid is there)"
+    );
+    assert!(
+        TcpStream::connect(("127.0.0.1", port)).is_err(),
+        "something still listens on the private cluster's port {port}"
+    );
+}
+
+#[test]
+fn without_database_url_migrate_starts_a_private_cluster_in_the_data_dir_and_stops_it_on_exit() {
+    if !server_binaries_installed() {
+        eprintln!(
+            "SKIPPED: no PostgreSQL server binaries (initdb, pg_ctl) installed; the private \
+             cluster cannot be tested on this machine"
+        );
+        return;
+    }
+    let data = DataDir::new("migrate");
+    let dir = data.0.to_str().unwrap();
+    let out = trx(&["migrate"], &[("TRX_DATA_DIR", Some(dir))]);
+    let stderr = text(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(text(&out.stdout).contains("migrations applied"));
+    assert!(
+        data.cluster().join("pgdata").join("PG_VERSION").is_file(),
+        "no cluster in {}",
+        data.cluster().display()
+    );
+    let port = cluster_port(&stderr);
+    assert_ne!(port, 5432, "the private cluster must not be the system's");
+    assert_stopped(&data, port);
+
+    // The next process finds the cluster it left (initialised and migrated), starts it again,
+    // and stops it again.
+    let out = trx(&["status"], &[("TRX_DATA_DIR", Some(dir))]);
+    let stderr = text(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(text(&out.stdout).contains("events: 0 in 0 aggregates"));
+    assert!(!stderr.contains("applied migrations"), "{stderr}");
+    assert_stopped(&data, cluster_port(&stderr));
+}
+
+#[test]
+fn a_process_that_fails_after_starting_its_private_cluster_still_stops_it() {
+    if !server_binaries_installed() {
+        eprintln!(
+            "SKIPPED: no PostgreSQL server binaries (initdb, pg_ctl) installed; the private \
+             cluster cannot be tested on this machine"
+        );
+        return;
+    }
+    let data = DataDir::new("fail");
+    // `run` opens the database, then fails to start its chain simulator on a port in use.
+    let taken = TcpListener::bind("127.0.0.1:0").unwrap();
+    let sim_port = taken.local_addr().unwrap().port().to_string();
+    let out = trx(
+        &["run"],
+        &[
+            ("TRX_DATA_DIR", Some(data.0.to_str().unwrap())),
+            ("TRX_SIM_PORT", Some(&sim_port)),
+            ("TRX_HTTP_ADDR", Some("127.0.0.1:0")),
+        ],
+    );
+    let stderr = text(&out.stderr);
+    assert!(!out.status.success(), "run should fail: {stderr}");
+    assert!(
+        stderr.contains("start the built-in TRON simulator"),
+        "run failed for another reason: {stderr}"
+    );
+    assert_stopped(&data, cluster_port(&stderr));
+}
+
+#[test]
+fn a_process_that_finds_the_private_cluster_running_leaves_it_running() {
+    if !server_binaries_installed() {
+        eprintln!(
+            "SKIPPED: no PostgreSQL server binaries (initdb, pg_ctl) installed; the private \
+             cluster cannot be tested on this machine"
+        );
+        return;
+    }
+    let data = DataDir::new("shared");
+    // Another process (here: this test, as `run` would) has the cluster running; a second
+    // command on the same data directory, e.g. `token issue`, uses it and must not stop it.
+    let running = PrivateCluster::start(&data.cluster()).unwrap();
+    assert!(running.started());
+    let out = trx(
+        &["status"],
+        &[("TRX_DATA_DIR", Some(data.0.to_str().unwrap()))],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(data.postmaster_pid().exists(), "the cluster was stopped");
+    assert!(
+        TcpStream::connect(("127.0.0.1", running.port())).is_ok(),
+        "the cluster no longer answers"
+    );
+    running.stop().unwrap();
+    assert!(!data.postmaster_pid().exists());
 }
