@@ -2,8 +2,9 @@
 //!
 //! The server is `DATABASE_URL`'s when that is set; otherwise a private cluster under
 //! `target/pg-test`, started from the installed PostgreSQL binaries by the first test that needs
-//! it and left running for the next runs (stop it with
-//! `pg_ctl -D target/pg-test/pgdata stop`, as the `postgres` user when root).
+//! it and left running on purpose (README): every test binary of a run shares it, so none may
+//! stop it on exit, and the next run starts at once. Stop it with
+//! `pg_ctl -D target/pg-test/pgdata stop`, as the `postgres` user when root.
 //! Databases are named `trxtest_<unix seconds>_<random>`; ones older than three hours are
 //! dropped when a new one is made, so stale test databases do not pile up.
 
