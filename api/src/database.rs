@@ -1,5 +1,7 @@
 //! The database a process uses: `DATABASE_URL`'s server, or a private cluster in the data
-//! directory (started now, stopped when the process ends). Migrations are applied on connect.
+//! directory: started now and stopped when the process ends (also when it ends on an error),
+//! or, if another process has it running, used and left running. Migrations are applied on
+//! connect.
 
 use std::str::FromStr;
 
@@ -12,20 +14,51 @@ use crate::settings::Settings;
 /// A connected, migrated pool, and the private cluster behind it if we started one.
 pub struct Database {
     pub pool: PgPool,
-    cluster: Option<PrivateCluster>,
+    cluster: StopOnDrop,
+}
+
+/// The private cluster we started, stopped when dropped: by [`Database::close`], and on every
+/// early return or panic between `open` and `close` (a command that fails must not leave a
+/// server running in the data directory).
+struct StopOnDrop(Option<PrivateCluster>);
+
+impl StopOnDrop {
+    fn stop(&mut self) -> Result<(), engine::Error> {
+        if let Some(cluster) = self.0.take() {
+            cluster.stop()?;
+            tracing::info!("stopped the private PostgreSQL cluster");
+        }
+        Ok(())
+    }
+}
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        if let Err(e) = self.stop() {
+            tracing::error!(error = %e, "could not stop the private PostgreSQL cluster");
+        }
+    }
 }
 
 impl Database {
     pub async fn open(settings: &Settings) -> Result<Self, engine::Error> {
         let (options, cluster) = match &settings.database_url {
-            Some(url) => (PgConnectOptions::from_str(url.expose())?, None),
+            Some(url) => (PgConnectOptions::from_str(url.expose())?, StopOnDrop(None)),
             None => {
                 let dir = settings.data_dir.join("postgres");
                 let cluster = PrivateCluster::start(&dir)?;
-                tracing::info!(port = cluster.port(), dir = %dir.display(),
-                    "started a private PostgreSQL cluster (DATABASE_URL is not set)");
-                let options = PgConnectOptions::from_str(&cluster.url())?;
-                (options, Some(cluster))
+                let url = cluster.url();
+                let cluster = if cluster.started() {
+                    tracing::info!(port = cluster.port(), dir = %dir.display(),
+                        "started a private PostgreSQL cluster (DATABASE_URL is not set)");
+                    StopOnDrop(Some(cluster))
+                } else {
+                    // Another process's (e.g. `run`'s, while this is `token issue`): it stops it.
+                    tracing::info!(port = cluster.port(), dir = %dir.display(),
+                        "using the private PostgreSQL cluster already running (DATABASE_URL is not set)");
+                    StopOnDrop(None)
+                };
+                (PgConnectOptions::from_str(&url)?, cluster)
             }
         };
         // No ping before every acquire (a round trip in front of every query): sqlx already
@@ -44,12 +77,8 @@ impl Database {
     }
 
     /// Closes the pool and stops the private cluster if this process started it.
-    pub async fn close(self) -> Result<(), engine::Error> {
+    pub async fn close(mut self) -> Result<(), engine::Error> {
         self.pool.close().await;
-        if let Some(cluster) = self.cluster {
-            cluster.stop()?;
-            tracing::info!("stopped the private PostgreSQL cluster");
-        }
-        Ok(())
+        self.cluster.stop()
     }
 }

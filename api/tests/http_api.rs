@@ -273,8 +273,24 @@ async fn bad_input_gets_a_4xx_naming_the_field_and_writes_nothing() {
         .post("/v1/accounts", &bot, json!({"account_id": "tg:3003"}))
         .await;
     assert_eq!(status, 201);
+    // One of our pool wallets, registered as an admin does it.
+    let admin = api.token(Role::Admin).await;
+    let pool_key = tron_adapter::PrivateKey::generate();
+    let pool_wallet = pool_key.address().to_base58();
+    let (status, answer) = api
+        .post(
+            "/v1/admin/wallets",
+            &admin,
+            json!({"private_key": hex::encode(pool_key.to_bytes().as_slice()), "reason": "pool"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{answer}");
     let before = api.events().await;
     let customer = api.sim.customer().to_base58();
+    // An account hash behind version byte 0x42 instead of 0x41, in both forms (the base58check
+    // one with a valid checksum).
+    let wrong_version_base58 = "TeqGgsGaseoPE2RShv115t3UGmSgzqcGSe";
+    let wrong_version_hex = "423c9b65b212316904572826240224750eccce29a2";
     let ok = |energy: Value| {
         json!({"account_id": "tg:3003", "receiver": customer, "energy": energy, "duration": "1d"})
             .to_string()
@@ -301,6 +317,30 @@ async fn bad_input_gets_a_4xx_naming_the_field_and_writes_nothing() {
             422,
             "invalid_address",
             json!("receiver"),
+        ),
+        (
+            ok(json!(65000)).replace(&customer, wrong_version_base58),
+            422,
+            "invalid_address",
+            json!("receiver"),
+        ),
+        (
+            ok(json!(65000)).replace(&customer, wrong_version_hex),
+            422,
+            "invalid_address",
+            json!("receiver"),
+        ),
+        (
+            ok(json!(65000)).replace(&customer, &pool_wallet),
+            422,
+            "receiver_is_pool_wallet",
+            json!("receiver"),
+        ),
+        (
+            ok(json!(65000)).replace('}', ",\"asset\":\"BTC\"}"),
+            422,
+            "unknown_asset",
+            json!("asset"),
         ),
         (
             ok(json!(65000)).replace("\"1d\"", "\"2d\""),

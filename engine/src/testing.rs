@@ -2,8 +2,9 @@
 //!
 //! The server is `DATABASE_URL`'s when that is set; otherwise a private cluster under
 //! `target/pg-test`, started from the installed PostgreSQL binaries by the first test that needs
-//! it and left running for the next runs (stop it with
-//! `pg_ctl -D target/pg-test/pgdata stop`, as the `postgres` user when root).
+//! it and left running on purpose (README): every test binary of a run shares it, so none may
+//! stop it on exit, and the next run starts at once. Stop it with
+//! `pg_ctl -D target/pg-test/pgdata stop`, as the `postgres` user when root.
 //! Databases are named `trxtest_<unix seconds>_<random>`; ones older than three hours are
 //! dropped when a new one is made, so stale test databases do not pile up.
 
@@ -30,6 +31,16 @@ pub struct TestDb {
 impl TestDb {
     /// Creates and migrates a new database.
     pub async fn new() -> Self {
+        let db = Self::empty().await;
+        crate::store::migrate(&db.pool)
+            .await
+            .expect("apply migrations");
+        db
+    }
+
+    /// Creates a new database with nothing in it, not even the migrations (for tests of
+    /// `trx-energy migrate` and of the migrations applied at start-up).
+    pub async fn empty() -> Self {
         let admin = admin_options();
         let mut conn = admin
             .connect()
@@ -49,14 +60,29 @@ impl TestDb {
             .connect_with(options.clone())
             .await
             .expect("connect to test database");
-        crate::store::migrate(&pool)
-            .await
-            .expect("apply migrations");
         Self {
             pool,
             name,
             options,
         }
+    }
+
+    /// Drops the database now (ending any session still connected to it), instead of leaving
+    /// it for the three-hour clean-up.
+    pub async fn drop_database(self) {
+        self.pool.close().await;
+        let mut conn = admin_options()
+            .connect()
+            .await
+            .expect("connect to the test PostgreSQL server");
+        sqlx::query(&format!(
+            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+            self.name
+        ))
+        .execute(&mut conn)
+        .await
+        .expect("drop test database");
+        conn.close().await.ok();
     }
 
     /// A connection of its own, outside the pool (for tests that hold transactions open).

@@ -149,6 +149,73 @@ async fn two_processes_reserving_on_one_account_never_overdraw_it() {
 }
 
 #[tokio::test]
+async fn a_conflict_that_outlasts_the_bounded_retries_is_an_error_and_writes_nothing() {
+    let db = TestDb::new().await;
+    let config = BusConfig {
+        max_attempts: 1,
+        ..BusConfig::default()
+    };
+    let ours = CommandBus::<Account>::with_config(db.pool.clone(), (), config);
+    // Another process, which moves the stream before each of our attempts.
+    let theirs = CommandBus::<Account>::new(db.pool.clone(), ());
+    open_and_fund(&theirs, 10_000_000).await;
+    let mut last = None;
+    for round in 0..3 {
+        // We hold the account in memory, then the other process appends to it.
+        ours.load(ACCOUNT).await.unwrap();
+        let moved = theirs
+            .execute(ACCOUNT, reserve(100 + round, 1_000), meta())
+            .await
+            .unwrap();
+        assert!(moved.is_accepted());
+        let before = event_count(&db.pool).await;
+        let m = meta();
+        let command_id = m.command_id;
+        let answer = tokio::time::timeout(
+            std::time::Duration::from_secs(10),
+            ours.execute(ACCOUNT, reserve(round, 1_000), m),
+        )
+        .await
+        .expect("a conflict beyond the bound is answered, not retried for ever");
+        match answer {
+            Err(engine::Error::Conflict {
+                aggregate_id,
+                attempts,
+                ..
+            }) => {
+                assert_eq!(aggregate_id, ACCOUNT);
+                assert_eq!(attempts, 1);
+            }
+            other => panic!("expected a conflict after one attempt, got {other:?}"),
+        }
+        assert_eq!(event_count(&db.pool).await, before, "no events written");
+        let logged: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM command_log WHERE command_id = $1")
+                .bind(command_id)
+                .fetch_one(&db.pool)
+                .await
+                .unwrap();
+        assert_eq!(logged, 0, "no outcome recorded for the failed command");
+        last = Some((round, command_id));
+    }
+    // Nothing was recorded, so the caller may send the same command again; with the stream
+    // holding still it is decided on the current state.
+    let (round, command_id) = last.unwrap();
+    let again = ours
+        .execute(
+            ACCOUNT,
+            reserve(round, 1_000),
+            CommandMetadata::with_command_id(Actor::new("test", "bot"), command_id),
+        )
+        .await
+        .unwrap();
+    assert!(!again.duplicate);
+    assert!(again.is_accepted(), "{:?}", again.result);
+    let replayed = full_replay(&db.pool).await;
+    assert_eq!(replayed.balance(Asset::Trx).reserved, 4_000);
+}
+
+#[tokio::test]
 async fn the_same_command_id_sent_twice_produces_one_set_of_events_and_the_first_outcome() {
     let db = TestDb::new().await;
     let bus = CommandBus::<Account>::new(db.pool.clone(), ());

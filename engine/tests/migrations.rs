@@ -41,3 +41,20 @@ async fn applying_the_migrations_twice_changes_nothing() {
     let db = TestDb::new().await;
     assert_eq!(engine::store::migrate(&db.pool).await.unwrap(), 0);
 }
+
+#[tokio::test]
+async fn the_global_log_is_indexed_on_transaction_id_then_global_position() {
+    let db = TestDb::new().await;
+    let definitions: Vec<String> = sqlx::query_scalar(
+        "SELECT indexdef FROM pg_indexes WHERE schemaname = current_schema() AND tablename = 'events'",
+    )
+    .fetch_all(&db.pool)
+    .await
+    .unwrap();
+    assert!(
+        definitions
+            .iter()
+            .any(|d| d.ends_with("USING btree (transaction_id, global_position)")),
+        "{definitions:#?}"
+    );
+}

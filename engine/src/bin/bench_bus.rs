@@ -162,16 +162,24 @@ async fn main() {
         .await
         .unwrap();
 
-    // Seed the prior events: many concurrent callers, so the bus writes them in batches.
+    // Seed the prior events, exactly `--prior-events` counting the two above: many concurrent
+    // callers, so the bus writes them in batches. Every seeding command is accepted and appends
+    // one event; each caller numbers its deposits and orders in a range of its own.
     let seeded_at = Instant::now();
     let seed_writers = 64u64;
-    let per = args.prior_events.saturating_sub(2) / seed_writers;
+    let to_seed = args
+        .prior_events
+        .checked_sub(2)
+        .expect("--prior-events is at least 2 (the account's opening and first deposit)");
+    let (per, extra) = (to_seed / seed_writers, to_seed % seed_writers);
     let mut tasks = Vec::new();
     for w in 0..seed_writers {
         let bus = bus.clone();
+        let count = per + u64::from(w < extra);
+        let first = w * (per + 1);
         tasks.push(tokio::spawn(async move {
-            for i in 0..per {
-                let n = (w * per + i) * 2 + 1_000_000_000;
+            for i in 0..count {
+                let n = (first + i) * 2 + 1_000_000_000;
                 let cmd = match i % 3 {
                     0 => deposit(n),
                     1 => AccountCommand::ReserveFunds {
@@ -183,7 +191,8 @@ async fn main() {
                         order_id: OrderId::parse(format!("s-{}", n - 4)).unwrap(),
                     },
                 };
-                bus.execute(id, cmd, meta()).await.unwrap();
+                let out = bus.execute(id, cmd, meta()).await.unwrap();
+                assert!(out.is_accepted(), "{:?}", out.result);
             }
         }));
     }
@@ -192,6 +201,10 @@ async fn main() {
     }
     let _ = nth_command(0);
     let (_, version) = bus.load(id).await.unwrap();
+    assert_eq!(
+        version, args.prior_events,
+        "seeded exactly --prior-events events"
+    );
     println!("# command bus benchmark");
     println!(
         "prior events on the aggregate: {version} (seeded in {:.1?})",

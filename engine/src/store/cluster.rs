@@ -1,6 +1,7 @@
 //! A private PostgreSQL cluster for machines that have PostgreSQL installed but no server
 //! running: `initdb` into a data directory, `pg_ctl start` on a free local port, `pg_ctl stop`
-//! when asked. As root the binaries run as the `postgres` user, since initdb refuses root.
+//! when asked. As root the binaries run as the `postgres` user, since initdb refuses root. A
+//! server already running in the directory (another process's) is used as it is.
 //! The binaries are found on `PATH` or under `/usr/lib/postgresql/<version>/bin`.
 
 use std::fs;
@@ -16,6 +17,7 @@ pub struct PrivateCluster {
     data_dir: PathBuf,
     bin_dir: PathBuf,
     port: u16,
+    started: bool,
 }
 
 impl PrivateCluster {
@@ -56,6 +58,7 @@ impl PrivateCluster {
                         data_dir,
                         bin_dir,
                         port,
+                        started: false,
                     });
                 }
                 if !pgdata.join("postmaster.pid").exists() {
@@ -90,7 +93,14 @@ impl PrivateCluster {
             data_dir,
             bin_dir,
             port,
+            started: true,
         })
+    }
+
+    /// Whether [`start`](Self::start) started the server, rather than finding it running (then
+    /// it is another process's, which stops it when it is done).
+    pub fn started(&self) -> bool {
+        self.started
     }
 
     /// The URL of the cluster's `postgres` database.
