@@ -150,6 +150,40 @@ fn published_signed_transaction_bytes_decode_and_reencode_exactly() {
     assert_eq!(checked, 2);
 }
 
+/// wallet-cli printed the raw data before it reset the expiration and signed (the vector's note):
+/// those bytes decode and re-encode exactly too, and differ from the signed raw data in the
+/// expiration alone, the one the note names.
+#[test]
+fn the_raw_data_wallet_cli_printed_before_resetting_the_expiration_reencodes_exactly() {
+    let txs = transactions();
+    let entries: Vec<&Value> = txs["signed_or_hashed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|v| {
+            v.get("unsigned_raw_data_hex_before_wallet_cli_reset_expiration")
+                .is_some()
+        })
+        .collect();
+    assert_eq!(entries.len(), 1);
+    let v = entries[0];
+    let before_hex = str_of(
+        v,
+        "unsigned_raw_data_hex_before_wallet_cli_reset_expiration",
+    );
+    let before = RawData::decode_hex(before_hex).unwrap();
+    assert_eq!(hex::encode(before.encode()), before_hex);
+
+    let signed = RawData::decode_hex(str_of(v, "raw_data_hex")).unwrap();
+    assert_ne!(before.expiration, signed.expiration);
+    assert!(str_of(v, "note").contains(&format!("{} -> {}", before.expiration, signed.expiration)));
+    assert_ne!(before.txid().to_hex(), published_txid(v));
+    let mut reset = before.clone();
+    reset.expiration = signed.expiration;
+    assert_eq!(reset, signed);
+    assert_eq!(reset.txid().to_hex(), published_txid(v));
+}
+
 /// Node JSON (visible=false, and the visible=true ones with base58 addresses) encodes to the
 /// bytes whose sha256 is the published txID.
 #[test]
