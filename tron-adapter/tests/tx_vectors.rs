@@ -410,6 +410,54 @@ fn an_unknown_contract_type_decodes_to_its_number_and_bytes_and_reencodes() {
     }
 }
 
+/// `check_sendable` passes every published transaction and refuses what the node refuses without
+/// looking at the chain: no contract, two, and a negative expiration, timestamp or fee limit
+/// (each of which still decodes).
+#[test]
+fn published_transactions_are_sendable_and_empty_double_or_negative_ones_are_not() {
+    for v in signed_vectors() {
+        let raw = RawData::decode_hex(str_of(&v, "raw_data_hex")).unwrap();
+        assert_eq!(raw.check_sendable(), Ok(()), "{}", v["name"]);
+    }
+    let good = RawData::decode_hex(str_of(&delegations()["vectors"][0], "raw_data_hex")).unwrap();
+    let changed = |change: &dyn Fn(&mut RawData)| {
+        let mut raw = good.clone();
+        change(&mut raw);
+        RawData::decode(&raw.encode()).unwrap().check_sendable()
+    };
+    assert_eq!(
+        RawData::decode(&[]).unwrap().check_sendable(),
+        Err(TxError::ContractCount(0))
+    );
+    assert_eq!(
+        changed(&|raw| raw.contracts.clear()),
+        Err(TxError::ContractCount(0))
+    );
+    assert_eq!(
+        changed(&|raw| raw.contracts.push(raw.contracts[0].clone())),
+        Err(TxError::ContractCount(2))
+    );
+    for (field, set) in [
+        (
+            "expiration",
+            (|raw, v| raw.expiration = v) as fn(&mut RawData, i64),
+        ),
+        ("timestamp", |raw, v| raw.timestamp = v),
+        ("fee_limit", |raw, v| raw.fee_limit = v),
+    ] {
+        assert_eq!(
+            changed(&|raw| set(raw, -1)),
+            Err(TxError::Negative { field, value: -1 })
+        );
+        assert_eq!(
+            changed(&|raw| set(raw, 0)),
+            Ok(()),
+            "{field} = 0 is left out"
+        );
+        assert_eq!(changed(&|raw| set(raw, i64::MAX)), Ok(()));
+    }
+}
+
 #[test]
 fn garbage_truncated_and_non_canonical_bytes_are_refused_with_a_reason() {
     let good = hex::decode(str_of(
