@@ -1,5 +1,5 @@
 //! `trx-energy tron …`: the exact forms operators use, through the real binary, and bad input
-//! through `run` (clear reason, exit code 1, never a panic).
+//! through `run` (clear reason, exit code 1, never a panic); the commands run without settings.
 
 use std::io::Write;
 use std::process::{Command, Stdio};
@@ -16,11 +16,17 @@ fn vectors(name: &str) -> Value {
 
 /// Runs the binary with `args` and `stdin`; returns (exit code, stdout, stderr).
 fn trx(args: &[&str], stdin: &str) -> (i32, String, String) {
+    trx_with_env(args, &[], stdin)
+}
+
+/// As [`trx`], with `env` set on top.
+fn trx_with_env(args: &[&str], env: &[(&str, &str)], stdin: &str) -> (i32, String, String) {
     let mut child = Command::new(BIN)
         .args(args)
         .env_remove("DATABASE_URL")
         .env_remove("TRX_MASTER_KEY")
         .env("RUST_LOG", "warn")
+        .envs(env.iter().copied())
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -303,4 +309,43 @@ fn the_binary_exits_1_not_101_on_bad_input() {
     let (code, _, err) = trx(&["tron", "sign", "0a00", "--key-hex", "00"], "");
     assert_eq!(code, 1);
     assert!(err.contains("32 bytes"), "{err}");
+}
+
+/// `tron …` must run where no settings are usable; the same settings stop a command that reads
+/// them (exit code 2), so they really are broken.
+#[test]
+fn tron_commands_need_no_settings_and_ignore_broken_ones() {
+    let v = &vectors("keys_addresses.json")["vectors"][0];
+    let key = v["private_key"].as_str().unwrap();
+    let expected = format!(
+        "{} {}",
+        v["base58"].as_str().unwrap(),
+        v["derived_hex"].as_str().unwrap()
+    );
+    let missing = format!("{}/no-such-settings.toml", env!("CARGO_TARGET_TMPDIR"));
+    let missing = Some(missing.as_str());
+    for (config, pool_size) in [(missing, None), (None, Some("abc")), (missing, Some("abc"))] {
+        let flags: Vec<&str> = config.into_iter().flat_map(|c| ["--config", c]).collect();
+        let env: Vec<(&str, &str)> = pool_size
+            .map(|n| ("TRX_DATABASE_POOL_SIZE", n))
+            .into_iter()
+            .collect();
+        let env = env.as_slice();
+        let status: Vec<&str> = flags.iter().copied().chain(["status"]).collect();
+        let (code, out, err) = trx_with_env(&status, env, "");
+        assert_eq!(
+            code, 2,
+            "{flags:?} {env:?} should break `status`: {out}{err}"
+        );
+        assert!(err.starts_with("error: "), "{err}");
+
+        let address: Vec<&str> = flags
+            .iter()
+            .copied()
+            .chain(["tron", "address", key])
+            .collect();
+        let (code, out, err) = trx_with_env(&address, env, "");
+        assert_eq!((code, err.as_str()), (0, ""), "{flags:?} {env:?}");
+        assert_eq!(out.trim_end(), expected);
+    }
 }
