@@ -6,6 +6,9 @@ use std::process::{Command, Stdio};
 
 use api::cli::tron::{run, TronCommand};
 use serde_json::Value;
+use tron_adapter::signing::sign_digest;
+use tron_adapter::tx::RawData;
+use tron_adapter::PrivateKey;
 
 const BIN: &str = env!("CARGO_BIN_EXE_trx-energy");
 
@@ -179,6 +182,61 @@ fn sign_prints_the_txid_and_a_130_digit_signature_that_recovers_the_key() {
     assert_eq!(signer.to_base58(), "TPX6HK2NRN4XKRX1JAhbC827bm7gMmy5w1");
     let (_, again, _) = trx(&["tron", "sign", raw_hex, "--key-hex", key], "");
     assert_eq!(again, out, "RFC6979 signatures are deterministic");
+}
+
+/// No published signature covers sha256 of a raw transaction under a published key (the RFC6979
+/// vectors sign TIP-191 message hashes), so the expected signature comes from `sign_digest`, after
+/// `sign_digest` has reproduced every published RFC6979 signature byte for byte. The printed bytes
+/// themselves are checked for low s and v = 0/1 (parsing them as a `Signature` would normalise
+/// both).
+#[test]
+fn sign_prints_exactly_the_rfc6979_low_s_signature_with_v_0_or_1() {
+    for m in vectors("signing_rfc6979.json")["message_signing"]
+        .as_array()
+        .unwrap()
+    {
+        let key = PrivateKey::from_hex(m["privateKey"].as_str().unwrap()).unwrap();
+        let digest: [u8; 32] = hex::decode(m["messageHash"].as_str().unwrap())
+            .unwrap()
+            .try_into()
+            .unwrap();
+        assert_eq!(
+            sign_digest(&key, &digest).to_hex_v27(),
+            m["signature_r_s_v27"].as_str().unwrap()
+        );
+    }
+
+    // n/2 of secp256k1 (SEC 2): a signature is low-s when s <= n/2.
+    let half_order =
+        hex::decode("7fffffffffffffffffffffffffffffff5d576e7357a4501ddfe92f46681b20a0").unwrap();
+    let key_hex = vectors("keys_addresses.json")["vectors"][0]["private_key"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let key = PrivateKey::from_hex(&key_hex).unwrap();
+    let mut checked = 0;
+    for v in vectors("transactions.json")["signed_or_hashed"]
+        .as_array()
+        .unwrap()
+    {
+        let raw_hex = v["raw_data_hex"].as_str().unwrap();
+        let (code, out, err) = trx(&["tron", "sign", raw_hex, "--key-hex", &key_hex], "");
+        assert_eq!(code, 0, "{err}");
+        let printed: Value = serde_json::from_str(&out).unwrap();
+        let txid = RawData::decode_hex(raw_hex).unwrap().txid();
+        assert_eq!(printed["txID"], txid.to_hex());
+        let signature = printed["signature"].as_str().unwrap();
+        assert_eq!(signature, sign_digest(&key, &txid.0).to_hex());
+
+        let bytes = hex::decode(signature).unwrap();
+        assert_eq!(bytes.len(), 65);
+        let (r, s, v) = (&bytes[..32], &bytes[32..64], bytes[64]);
+        assert!(r.iter().any(|b| *b != 0) && s.iter().any(|b| *b != 0));
+        assert!(s <= half_order.as_slice(), "high s: {signature}");
+        assert!(v == 0 || v == 1, "v = {v}");
+        checked += 1;
+    }
+    assert_eq!(checked, 4);
 }
 
 #[test]
