@@ -1,5 +1,6 @@
 //! `trx-energy tron …`: the exact forms operators use, through the real binary, and bad input
-//! through `run` (clear reason, exit code 1, never a panic); the commands run without settings.
+//! both through `run` and through the binary (clear reason, exit code 1, never a panic, never a
+//! key echoed); the commands run without settings.
 
 use std::io::Write;
 use std::process::{Command, Stdio};
@@ -239,134 +240,143 @@ fn sign_prints_exactly_the_rfc6979_low_s_signature_with_v_0_or_1() {
     assert_eq!(checked, 4);
 }
 
-#[test]
-fn bad_input_exits_1_with_a_reason_and_never_echoes_a_key() {
+/// Every bad input: (command, standard input, what the reason must mention).
+fn bad_input_cases() -> Vec<(TronCommand, String, &'static str)> {
     let zero = "00".repeat(32);
     let order = "fffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141";
     let good_raw = vectors("transactions.json")["signed_or_hashed"][0]["raw_data_hex"]
         .as_str()
         .unwrap()
         .to_string();
-    let cases: Vec<(TronCommand, &str, &str)> = vec![
-        (
-            TronCommand::Address {
-                private_key_hex: "abc".into(),
-            },
-            "",
-            "not hex",
-        ),
-        (
-            TronCommand::Address {
-                private_key_hex: "ab".repeat(31),
-            },
-            "",
-            "32 bytes",
-        ),
-        (
-            TronCommand::Address {
-                private_key_hex: zero.clone(),
-            },
-            "",
-            "group order",
-        ),
-        (
-            TronCommand::Address {
-                private_key_hex: order.into(),
-            },
-            "",
-            "group order",
-        ),
+    let decode = |raw_data_hex: &str| TronCommand::Decode {
+        raw_data_hex: raw_data_hex.into(),
+    };
+    let sign = |raw_data_hex: &str, key_hex: &str| TronCommand::Sign {
+        raw_data_hex: raw_data_hex.into(),
+        key_hex: key_hex.into(),
+    };
+    let address = |private_key_hex: &str| TronCommand::Address {
+        private_key_hex: private_key_hex.into(),
+    };
+    let none = String::new;
+    vec![
+        (address("abc"), none(), "not hex"),
+        (address(&"ab".repeat(31)), none(), "32 bytes"),
+        (address(&zero), none(), "group order"),
+        (address(order), none(), "group order"),
         (
             TronCommand::CheckAddress {
                 address: String::new(),
             },
-            "",
+            none(),
             "empty",
         ),
+        (decode("0a0"), none(), "odd number"),
+        (decode("0x0g"), none(), "not a hex digit"),
+        (decode("zz"), none(), "not a hex digit"),
+        (decode("ffffffff"), none(), "not valid protobuf"),
         (
-            TronCommand::Decode {
-                raw_data_hex: "0a0".into(),
-            },
-            "",
-            "odd number",
-        ),
-        (
-            TronCommand::Decode {
-                raw_data_hex: "0x0g".into(),
-            },
-            "",
-            "not a hex digit",
-        ),
-        (
-            TronCommand::Decode {
-                raw_data_hex: "ffffffff".into(),
-            },
-            "",
+            decode(&format!("40{}01", "ff".repeat(10))),
+            none(),
             "not valid protobuf",
         ),
         (
-            TronCommand::Decode {
-                raw_data_hex: format!("40{}01", "ff".repeat(10)),
-            },
-            "",
+            decode(&good_raw[..good_raw.len() - 6]),
+            none(),
             "not valid protobuf",
         ),
-        (
-            TronCommand::Decode {
-                raw_data_hex: good_raw[..good_raw.len() - 6].to_string(),
-            },
-            "",
-            "not valid protobuf",
-        ),
-        (
-            TronCommand::Decode {
-                raw_data_hex: format!("{good_raw}1001"),
-            },
-            "",
-            "canonical",
-        ),
-        (TronCommand::Encode, "not json", "not JSON"),
-        (TronCommand::Encode, "[1]", "expected a JSON object"),
+        (decode(&format!("{good_raw}1001")), none(), "canonical"),
+        (TronCommand::Encode, "not json".into(), "not JSON"),
+        (TronCommand::Encode, "[1]".into(), "expected a JSON object"),
         (
             TronCommand::Encode,
-            r#"{"contract": [{"type": "X"}]}"#,
+            r#"{"contract": [{"type": "X"}]}"#.into(),
             "parameter",
         ),
-        (
-            TronCommand::Sign {
-                raw_data_hex: good_raw.clone(),
-                key_hex: zero.clone(),
-            },
-            "",
-            "group order",
-        ),
-        (
-            TronCommand::Sign {
-                raw_data_hex: "zz".into(),
-                key_hex: "11".repeat(32),
-            },
-            "",
-            "not a hex digit",
-        ),
-    ];
-    for (command, stdin, reason) in cases {
-        let (code, out, err) = run_here(command, stdin);
-        assert_eq!(code, 1, "{err}");
-        assert!(out.is_empty());
-        assert!(err.starts_with("error: "), "{err}");
-        assert!(err.contains(reason), "{err:?} should mention {reason:?}");
-        assert!(!err.contains(&"11".repeat(32)) && !err.contains(&"ab".repeat(31)));
+        (sign(&good_raw, &zero), none(), "group order"),
+        (sign("zz", &"11".repeat(32)), none(), "not a hex digit"),
+        (sign("0a00", "00"), none(), "32 bytes"),
+    ]
+}
+
+/// The command line that runs `command`.
+fn args_of(command: &TronCommand) -> Vec<String> {
+    let words: Vec<&str> = match command {
+        TronCommand::Address { private_key_hex } => vec!["address", private_key_hex],
+        TronCommand::CheckAddress { address } => vec!["check-address", address],
+        TronCommand::Decode { raw_data_hex } => vec!["decode", raw_data_hex],
+        TronCommand::Encode => vec!["encode"],
+        TronCommand::Sign {
+            raw_data_hex,
+            key_hex,
+        } => vec!["sign", raw_data_hex, "--key-hex", key_hex],
+    };
+    std::iter::once("tron")
+        .chain(words)
+        .map(str::to_string)
+        .collect()
+}
+
+/// The key-like text of a command, which no error may repeat (its first 16 digits are enough to
+/// tell): the private key of `address` and `sign`, and `check-address` input of a key's length.
+fn key_text_of(command: &TronCommand) -> Option<String> {
+    let text = match command {
+        TronCommand::Address { private_key_hex } => private_key_hex,
+        TronCommand::Sign { key_hex, .. } => key_hex,
+        TronCommand::CheckAddress { address } if address.len() >= 64 => address,
+        _ => return None,
+    };
+    let digits = text.trim_start_matches("0x").trim_start_matches("0X");
+    (digits.len() >= 16).then(|| digits[..16].to_lowercase())
+}
+
+/// What every refusal must look like: exit code 1, nothing on standard output, standard error
+/// starting with `error: ` and giving the reason, no panic, no key.
+fn assert_refused(
+    how: &str,
+    (code, out, err): (i32, String, String),
+    reason: &str,
+    key: Option<&str>,
+) {
+    assert_eq!(code, 1, "{how}: {err}");
+    assert!(out.is_empty(), "{how}: printed {out:?}");
+    assert!(err.starts_with("error: "), "{how}: {err:?}");
+    assert!(
+        err.contains(reason),
+        "{how}: {err:?} should mention {reason:?}"
+    );
+    assert!(!err.contains("panicked"), "{how}: {err}");
+    if let Some(key) = key {
+        assert!(
+            !err.to_lowercase().contains(key),
+            "{how}: the key is echoed"
+        );
     }
 }
 
 #[test]
-fn the_binary_exits_1_not_101_on_bad_input() {
-    let (code, _, err) = trx(&["tron", "decode", "zz"], "");
-    assert_eq!(code, 1);
-    assert!(err.contains("not a hex digit"), "{err}");
-    let (code, _, err) = trx(&["tron", "sign", "0a00", "--key-hex", "00"], "");
-    assert_eq!(code, 1);
-    assert!(err.contains("32 bytes"), "{err}");
+fn bad_input_exits_1_with_a_reason_and_never_echoes_a_key() {
+    for (command, stdin, reason) in bad_input_cases() {
+        let how = format!("{:?}", args_of(&command));
+        let key = key_text_of(&command);
+        let (code, out, err) = run_here(command, &stdin);
+        assert_refused(&how, (i32::from(code), out, err), reason, key.as_deref());
+    }
+}
+
+#[test]
+fn every_bad_input_exits_1_through_the_binary_too_not_101() {
+    for (command, stdin, reason) in bad_input_cases() {
+        let args = args_of(&command);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let key = key_text_of(&command);
+        assert_refused(
+            &format!("{args:?}"),
+            trx(&args, &stdin),
+            reason,
+            key.as_deref(),
+        );
+    }
 }
 
 /// `tron …` must run where no settings are usable; the same settings stop a command that reads
