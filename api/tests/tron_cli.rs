@@ -240,14 +240,37 @@ fn sign_prints_exactly_the_rfc6979_low_s_signature_with_v_0_or_1() {
     assert_eq!(checked, 4);
 }
 
+/// A raw transaction as hex, after `change` (a contract more, a negative time, …).
+fn changed_raw_hex(raw_hex: &str, change: impl FnOnce(&mut RawData)) -> String {
+    let mut raw = RawData::decode_hex(raw_hex).unwrap();
+    change(&mut raw);
+    hex::encode(raw.encode())
+}
+
 /// Every bad input: (command, standard input, what the reason must mention).
 fn bad_input_cases() -> Vec<(TronCommand, String, &'static str)> {
     let zero = "00".repeat(32);
     let order = "fffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141";
+    let key = vectors("keys_addresses.json")["vectors"][0]["private_key"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let good_raw = vectors("transactions.json")["signed_or_hashed"][0]["raw_data_hex"]
         .as_str()
         .unwrap()
         .to_string();
+    let two_contracts = changed_raw_hex(&good_raw, |raw| {
+        let again = raw.contracts[0].clone();
+        raw.contracts.push(again);
+    });
+    let negative_expiration = changed_raw_hex(&good_raw, |raw| raw.expiration = -1);
+    let negative_timestamp = changed_raw_hex(&good_raw, |raw| raw.timestamp = -5);
+    let raw_json = vectors("delegate_resource.json")["vectors"][0]["raw_data_json"].clone();
+    let json_with = |field: &str, value: Value| {
+        let mut json = raw_json.clone();
+        json[field] = value;
+        json.to_string()
+    };
     let decode = |raw_data_hex: &str| TronCommand::Decode {
         raw_data_hex: raw_data_hex.into(),
     };
@@ -286,6 +309,11 @@ fn bad_input_cases() -> Vec<(TronCommand, String, &'static str)> {
             "not valid protobuf",
         ),
         (decode(&format!("{good_raw}1001")), none(), "canonical"),
+        (decode(""), none(), "raw_data_hex is empty"),
+        (decode("0a020000"), none(), "has 0 contracts"),
+        (decode(&two_contracts), none(), "has 2 contracts"),
+        (decode(&negative_expiration), none(), "expiration is -1"),
+        (decode(&negative_timestamp), none(), "timestamp is -5"),
         (TronCommand::Encode, "not json".into(), "not JSON"),
         (TronCommand::Encode, "[1]".into(), "expected a JSON object"),
         (
@@ -293,9 +321,33 @@ fn bad_input_cases() -> Vec<(TronCommand, String, &'static str)> {
             r#"{"contract": [{"type": "X"}]}"#.into(),
             "parameter",
         ),
+        (TronCommand::Encode, "{}".into(), "has 0 contracts"),
+        (
+            TronCommand::Encode,
+            r#"{"raw_data": {}}"#.into(),
+            "has 0 contracts",
+        ),
+        (
+            TronCommand::Encode,
+            json_with("expiration", (-1).into()),
+            "expiration is -1",
+        ),
+        (
+            TronCommand::Encode,
+            json_with("timestamp", (-1_671_098_459_216_i64).into()),
+            "timestamp is -1671098459216",
+        ),
+        (
+            TronCommand::Encode,
+            json_with("fee_limit", (-1).into()),
+            "fee_limit is -1",
+        ),
         (sign(&good_raw, &zero), none(), "group order"),
         (sign("zz", &"11".repeat(32)), none(), "not a hex digit"),
         (sign("0a00", "00"), none(), "32 bytes"),
+        (sign("", &"11".repeat(32)), none(), "raw_data_hex is empty"),
+        (sign(&two_contracts, &key), none(), "has 2 contracts"),
+        (sign(&negative_timestamp, &key), none(), "timestamp is -5"),
     ]
 }
 

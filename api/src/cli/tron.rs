@@ -72,7 +72,7 @@ fn execute(command: TronCommand, input: &mut impl Read) -> Result<String, String
             .map(|a| a.to_hex())
             .map_err(|e| format!("{address:?} is not a TRON address: {e}")),
         TronCommand::Decode { raw_data_hex } => {
-            let raw = RawData::decode_hex(&raw_data_hex).map_err(|e| e.to_string())?;
+            let raw = sendable_raw_data(&raw_data_hex)?;
             serde_json::to_string_pretty(&json::DecodedTx::new(&raw)).map_err(|e| e.to_string())
         }
         TronCommand::Encode => {
@@ -83,6 +83,7 @@ fn execute(command: TronCommand, input: &mut impl Read) -> Result<String, String
             let value: serde_json::Value = serde_json::from_str(&text)
                 .map_err(|e| format!("standard input is not JSON: {e}"))?;
             let parsed = json::parse_node_json(&value).map_err(|e| e.to_string())?;
+            parsed.raw.check_sendable().map_err(|e| e.to_string())?;
             parsed.check_claims().map_err(|e| e.to_string())?;
             Ok(hex::encode(parsed.raw.encode()))
         }
@@ -92,7 +93,7 @@ fn execute(command: TronCommand, input: &mut impl Read) -> Result<String, String
         } => {
             let key_hex = Zeroizing::new(key_hex);
             let key = PrivateKey::from_hex(&key_hex).map_err(|e| e.to_string())?;
-            let raw = RawData::decode_hex(&raw_data_hex).map_err(|e| e.to_string())?;
+            let raw = sendable_raw_data(&raw_data_hex)?;
             let signature = raw.sign(&key);
             let printed = Signed {
                 txid: raw.txid().to_hex(),
@@ -101,4 +102,15 @@ fn execute(command: TronCommand, input: &mut impl Read) -> Result<String, String
             serde_json::to_string(&printed).map_err(|e| e.to_string())
         }
     }
+}
+
+/// Raw-data hex that decodes to a transaction the node could accept (one contract, no negative
+/// times or fee limit): nothing else is shown or signed.
+fn sendable_raw_data(raw_data_hex: &str) -> Result<RawData, String> {
+    if raw_data_hex.trim().is_empty() {
+        return Err("raw_data_hex is empty".into());
+    }
+    let raw = RawData::decode_hex(raw_data_hex).map_err(|e| e.to_string())?;
+    raw.check_sendable().map_err(|e| e.to_string())?;
+    Ok(raw)
 }
