@@ -294,6 +294,20 @@ fn bad_input_cases() -> Vec<(TronCommand, String, &'static str)> {
             none(),
             "empty",
         ),
+        (
+            TronCommand::CheckAddress {
+                address: key.clone(),
+            },
+            none(),
+            "perhaps a private key",
+        ),
+        (
+            TronCommand::CheckAddress {
+                address: format!("0X{}", key.to_uppercase()),
+            },
+            none(),
+            "perhaps a private key",
+        ),
         (decode("0a0"), none(), "odd number"),
         (decode("0x0g"), none(), "not a hex digit"),
         (decode("zz"), none(), "not a hex digit"),

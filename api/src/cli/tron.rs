@@ -68,9 +68,18 @@ fn execute(command: TronCommand, input: &mut impl Read) -> Result<String, String
                 .address();
             Ok(format!("{} {}", address.to_base58(), address.to_hex()))
         }
-        TronCommand::CheckAddress { address } => TronAddress::parse(&address)
-            .map(|a| a.to_hex())
-            .map_err(|e| format!("{address:?} is not a TRON address: {e}")),
+        TronCommand::CheckAddress { address } => {
+            let address = Zeroizing::new(address);
+            TronAddress::parse(&address)
+                .map(|a| a.to_hex())
+                .map_err(|e| match hex_longer_than_an_address(&address) {
+                    Some(digits) => format!(
+                        "the input is not a TRON address: it is {digits} hex digits, longer than \
+                         an address (42), perhaps a private key, so it is not shown"
+                    ),
+                    None => format!("{:?} is not a TRON address: {e}", address.as_str()),
+                })
+        }
         TronCommand::Decode { raw_data_hex } => {
             let raw = sendable_raw_data(&raw_data_hex)?;
             serde_json::to_string_pretty(&json::DecodedTx::new(&raw)).map_err(|e| e.to_string())
@@ -113,4 +122,16 @@ fn sendable_raw_data(raw_data_hex: &str) -> Result<RawData, String> {
     let raw = RawData::decode_hex(raw_data_hex).map_err(|e| e.to_string())?;
     raw.check_sendable().map_err(|e| e.to_string())?;
     Ok(raw)
+}
+
+/// The number of hex digits in `text` (without a `0x` prefix) when it is hex only and longer than
+/// an address's 42 digits: such input may be a private key pasted in the wrong place, so an error
+/// must not repeat it.
+fn hex_longer_than_an_address(text: &str) -> Option<usize> {
+    let text = text.trim();
+    let digits = text
+        .strip_prefix("0x")
+        .or_else(|| text.strip_prefix("0X"))
+        .unwrap_or(text);
+    (digits.len() > 42 && digits.bytes().all(|b| b.is_ascii_hexdigit())).then_some(digits.len())
 }
