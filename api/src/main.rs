@@ -74,6 +74,21 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // `tron …` works offline and needs no settings (docs/tron-protocol.md): it runs before they
+    // are read, so a broken setting, a missing --config file or an absent database cannot stop it.
+    let command = match cli.command {
+        Command::Tron { cmd } => {
+            let (stdin, stdout, stderr) = (std::io::stdin(), std::io::stdout(), std::io::stderr());
+            let code = api::cli::tron::run(
+                cmd,
+                &mut stdin.lock(),
+                &mut stdout.lock(),
+                &mut stderr.lock(),
+            );
+            return ExitCode::from(code);
+        }
+        command => command,
+    };
     let env: HashMap<String, String> = std::env::vars().collect();
     let settings = match Settings::load(cli.config.as_deref(), &env) {
         Ok(s) => s,
@@ -90,7 +105,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(dispatch(cli.command, settings)) {
+    match runtime.block_on(dispatch(command, settings)) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");
@@ -101,16 +116,7 @@ fn main() -> ExitCode {
 
 async fn dispatch(command: Command, settings: Settings) -> anyhow::Result<ExitCode> {
     match command {
-        Command::Tron { cmd } => {
-            let (stdin, stdout, stderr) = (std::io::stdin(), std::io::stdout(), std::io::stderr());
-            let code = api::cli::tron::run(
-                cmd,
-                &mut stdin.lock(),
-                &mut stdout.lock(),
-                &mut stderr.lock(),
-            );
-            return Ok(ExitCode::from(code));
-        }
+        Command::Tron { .. } => unreachable!("`tron` runs before the settings are loaded"),
         Command::Keys { cmd } => {
             let (stdin, stdout, stderr) = (std::io::stdin(), std::io::stdout(), std::io::stderr());
             let code = api::cli::keys::run(

@@ -242,7 +242,8 @@ mod tests {
     }
 
     /// The BIP39 test mnemonic "abandon … about" gives, at m/44'/195'/0'/0/0, the key TronBox's
-    /// local network funds (hyperlane-xyz tron-sdk `TEST_TRON_PRIVATE_KEY`, derived the same way).
+    /// local network funds (hyperlane-xyz tron-sdk `TEST_TRON_PRIVATE_KEY`, derived the same way),
+    /// whose address is the one Ian Coleman's BIP39 tool and the Ledger TRON app's tests show.
     #[test]
     fn the_tron_path_of_the_bip39_test_mnemonic_gives_the_published_key() {
         let mnemonic = format!("{} about", ["abandon"; 11].join(" "));
@@ -259,6 +260,11 @@ mod tests {
         assert_eq!(
             hex::encode(key.to_bytes().as_slice()),
             "b5a4cea271ff424d7c31dc12a3e43e401df7a40d7412a15750f3f0b6b5449a28"
+        );
+        assert_eq!(
+            key.address().to_base58(),
+            "TUEZSdKsoDHQMeZwihtdoBiN46zxhGWYdH",
+            "the first TRON address of the test mnemonic"
         );
     }
 

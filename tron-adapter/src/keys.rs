@@ -49,10 +49,14 @@ impl PrivateKey {
             .map_err(|_| KeyError::OutOfRange)
     }
 
-    /// From 64 hex digits (an optional `0x` prefix and surrounding whitespace are allowed).
+    /// From 64 hex digits (an optional `0x` or `0X` prefix and surrounding whitespace are
+    /// allowed, as in every hex reader of this crate).
     pub fn from_hex(text: &str) -> Result<Self, KeyError> {
         let text = text.trim();
-        let text = text.strip_prefix("0x").unwrap_or(text);
+        let text = text
+            .strip_prefix("0x")
+            .or_else(|| text.strip_prefix("0X"))
+            .unwrap_or(text);
         if !text.bytes().all(|b| b.is_ascii_hexdigit()) || !text.len().is_multiple_of(2) {
             return Err(KeyError::NotHex);
         }
@@ -257,6 +261,23 @@ mod tests {
         assert_eq!(
             PrivateKey::from_bytes(&[1u8; 33]).unwrap_err(),
             KeyError::WrongLength(33)
+        );
+    }
+
+    #[test]
+    fn a_lower_or_upper_case_0x_prefix_reads_the_same_key() {
+        let hex_key = "279ff36d9bf9f305af3280034bb4187c6dd299bac6b26a3c20b999c7c0d50e6e";
+        let plain = PrivateKey::from_hex(hex_key).unwrap().address();
+        for text in [
+            format!("0x{hex_key}"),
+            format!("0X{hex_key}"),
+            format!(" 0X{} ", hex_key.to_uppercase()),
+        ] {
+            assert_eq!(PrivateKey::from_hex(&text).unwrap().address(), plain);
+        }
+        assert_eq!(
+            PrivateKey::from_hex(&format!("0X0X{hex_key}")).unwrap_err(),
+            KeyError::NotHex
         );
     }
 

@@ -1,13 +1,20 @@
 //! Every entry of vectors/tron/base58check.json against `engine::domain::TronAddress` (which
 //! tron-adapter re-exports): valid addresses both ways, invalid ones with the right reason, the
-//! hex forms TronWeb accepts or rejects, and TronWeb's raw base58 vectors.
+//! hex forms TronWeb accepts or rejects, and TronWeb's raw base58 vectors (through the base58
+//! code addresses use, and through a hand-written base58 so the vectors check the algorithm too).
+//! Also TronWeb's mixed-case hex entry of vectors/tron/keys_addresses.json.
 
+use engine::domain::address::{base58_decode, base58_encode};
 use engine::domain::AddressError;
 use serde_json::Value;
 use tron_adapter::TronAddress;
 
 fn file() -> Value {
     serde_json::from_str(include_str!("../../vectors/tron/base58check.json")).unwrap()
+}
+
+fn keys_file() -> Value {
+    serde_json::from_str(include_str!("../../vectors/tron/keys_addresses.json")).unwrap()
 }
 
 fn derived_hex(classification: &str) -> &str {
@@ -81,7 +88,29 @@ fn hex_forms_are_accepted_exactly_when_they_are_21_bytes_starting_with_41() {
 }
 
 #[test]
-fn tronweb_raw_base58_vectors_hold_for_the_encoder_addresses_use() {
+fn tronweb_raw_base58_vectors_hold_for_the_base58_code_addresses_use() {
+    let file = file();
+    let raw = &file["tronweb_raw_base58_vectors"];
+    let (encode, decode) = (
+        raw["encode58"].as_array().unwrap(),
+        raw["decode58"].as_array().unwrap(),
+    );
+    assert_eq!((encode.len(), decode.len()), (1, 2));
+    for v in encode {
+        let bytes: Vec<u8> = serde_json::from_value(v["input_bytes"].clone()).unwrap();
+        assert_eq!(base58_encode(&bytes), v["output"]);
+        assert_eq!(base58_decode(v["output"].as_str().unwrap()).unwrap(), bytes);
+    }
+    for v in decode {
+        let text = v["input"].as_str().unwrap();
+        let bytes: Vec<u8> = serde_json::from_value(v["output_bytes"].clone()).unwrap();
+        assert_eq!(base58_decode(text).unwrap(), bytes, "{text:?}");
+        assert_eq!(base58_encode(&bytes), text);
+    }
+}
+
+#[test]
+fn tronweb_raw_base58_vectors_hold_for_the_hand_written_base58() {
     let file = file();
     let raw = &file["tronweb_raw_base58_vectors"];
     for v in raw["encode58"].as_array().unwrap() {
@@ -91,6 +120,45 @@ fn tronweb_raw_base58_vectors_hold_for_the_encoder_addresses_use() {
     for v in raw["decode58"].as_array().unwrap() {
         let bytes: Vec<u8> = serde_json::from_value(v["output_bytes"].clone()).unwrap();
         assert_eq!(bs58_decode(v["input"].as_str().unwrap()), bytes);
+    }
+}
+
+/// The entry's note: TronWeb's EIP-55-style mixed-case hex is informational, the node never needs
+/// it. So its case carries no meaning here: the checksum-cased hex and the all-lower-case hex
+/// TronWeb calls "not checksummed" both read as the entry's base58 address, printed in lower case;
+/// the empty string is refused.
+#[test]
+fn tronweb_mixed_case_hex_reads_as_the_same_address_whatever_its_case() {
+    let file = keys_file();
+    let entry = &file["tronweb_mixed_case_checksum"];
+    let base58 = entry["base58"].as_str().unwrap();
+    let address = TronAddress::parse(base58).unwrap();
+    let checksummed = entry["tronweb_checksum_hex"].as_str().unwrap();
+    assert_ne!(
+        checksummed,
+        checksummed.to_lowercase(),
+        "the entry is mixed case"
+    );
+    let mut inputs: Vec<&str> = vec![checksummed];
+    for list in ["is_checksum_true", "is_checksum_false"] {
+        inputs.extend(
+            entry[list]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_str().unwrap()),
+        );
+    }
+    assert_eq!(inputs.len(), 4);
+    for input in inputs {
+        if input.is_empty() {
+            assert_eq!(TronAddress::parse(input), Err(AddressError::Empty));
+            continue;
+        }
+        assert_eq!(TronAddress::parse(input), Ok(address), "{input}");
+        assert_eq!(TronAddress::from_hex(input), Ok(address), "{input}");
+        assert_eq!(address.to_hex(), input.to_lowercase());
+        assert_eq!(address.to_base58(), base58);
     }
 }
 
@@ -143,4 +211,15 @@ fn the_hand_written_base58_agrees_with_tron_address_checksums() {
     let decoded = bs58_decode(&a.to_base58());
     assert_eq!(&decoded[..21], a.as_bytes());
     assert_eq!(bs58_encode(&decoded), a.to_base58());
+}
+
+#[test]
+fn the_base58_code_addresses_use_agrees_with_the_hand_written_one_on_every_valid_address() {
+    for v in file()["valid"].as_array().unwrap() {
+        let base58 = v["base58"].as_str().unwrap();
+        let decoded = base58_decode(base58).unwrap();
+        assert_eq!(decoded, bs58_decode(base58), "{base58}");
+        assert_eq!(base58_encode(&decoded), bs58_encode(&decoded));
+    }
+    assert_eq!(base58_decode("0OIl"), Err(AddressError::BadEncoding));
 }

@@ -150,6 +150,40 @@ fn published_signed_transaction_bytes_decode_and_reencode_exactly() {
     assert_eq!(checked, 2);
 }
 
+/// wallet-cli printed the raw data before it reset the expiration and signed (the vector's note):
+/// those bytes decode and re-encode exactly too, and differ from the signed raw data in the
+/// expiration alone, the one the note names.
+#[test]
+fn the_raw_data_wallet_cli_printed_before_resetting_the_expiration_reencodes_exactly() {
+    let txs = transactions();
+    let entries: Vec<&Value> = txs["signed_or_hashed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|v| {
+            v.get("unsigned_raw_data_hex_before_wallet_cli_reset_expiration")
+                .is_some()
+        })
+        .collect();
+    assert_eq!(entries.len(), 1);
+    let v = entries[0];
+    let before_hex = str_of(
+        v,
+        "unsigned_raw_data_hex_before_wallet_cli_reset_expiration",
+    );
+    let before = RawData::decode_hex(before_hex).unwrap();
+    assert_eq!(hex::encode(before.encode()), before_hex);
+
+    let signed = RawData::decode_hex(str_of(v, "raw_data_hex")).unwrap();
+    assert_ne!(before.expiration, signed.expiration);
+    assert!(str_of(v, "note").contains(&format!("{} -> {}", before.expiration, signed.expiration)));
+    assert_ne!(before.txid().to_hex(), published_txid(v));
+    let mut reset = before.clone();
+    reset.expiration = signed.expiration;
+    assert_eq!(reset, signed);
+    assert_eq!(reset.txid().to_hex(), published_txid(v));
+}
+
 /// Node JSON (visible=false, and the visible=true ones with base58 addresses) encodes to the
 /// bytes whose sha256 is the published txID.
 #[test]
@@ -373,6 +407,54 @@ fn an_unknown_contract_type_decodes_to_its_number_and_bytes_and_reencodes() {
         let node = serde_json::to_value(json::to_node_json(&back)).unwrap();
         assert_eq!(node["contract"][0]["parameter"]["value_hex"], "0a01ff1005");
         assert_eq!(json::from_node_json(&node).unwrap(), raw);
+    }
+}
+
+/// `check_sendable` passes every published transaction and refuses what the node refuses without
+/// looking at the chain: no contract, two, and a negative expiration, timestamp or fee limit
+/// (each of which still decodes).
+#[test]
+fn published_transactions_are_sendable_and_empty_double_or_negative_ones_are_not() {
+    for v in signed_vectors() {
+        let raw = RawData::decode_hex(str_of(&v, "raw_data_hex")).unwrap();
+        assert_eq!(raw.check_sendable(), Ok(()), "{}", v["name"]);
+    }
+    let good = RawData::decode_hex(str_of(&delegations()["vectors"][0], "raw_data_hex")).unwrap();
+    let changed = |change: &dyn Fn(&mut RawData)| {
+        let mut raw = good.clone();
+        change(&mut raw);
+        RawData::decode(&raw.encode()).unwrap().check_sendable()
+    };
+    assert_eq!(
+        RawData::decode(&[]).unwrap().check_sendable(),
+        Err(TxError::ContractCount(0))
+    );
+    assert_eq!(
+        changed(&|raw| raw.contracts.clear()),
+        Err(TxError::ContractCount(0))
+    );
+    assert_eq!(
+        changed(&|raw| raw.contracts.push(raw.contracts[0].clone())),
+        Err(TxError::ContractCount(2))
+    );
+    for (field, set) in [
+        (
+            "expiration",
+            (|raw, v| raw.expiration = v) as fn(&mut RawData, i64),
+        ),
+        ("timestamp", |raw, v| raw.timestamp = v),
+        ("fee_limit", |raw, v| raw.fee_limit = v),
+    ] {
+        assert_eq!(
+            changed(&|raw| set(raw, -1)),
+            Err(TxError::Negative { field, value: -1 })
+        );
+        assert_eq!(
+            changed(&|raw| set(raw, 0)),
+            Ok(()),
+            "{field} = 0 is left out"
+        );
+        assert_eq!(changed(&|raw| set(raw, i64::MAX)), Ok(()));
     }
 }
 

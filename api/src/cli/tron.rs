@@ -68,11 +68,20 @@ fn execute(command: TronCommand, input: &mut impl Read) -> Result<String, String
                 .address();
             Ok(format!("{} {}", address.to_base58(), address.to_hex()))
         }
-        TronCommand::CheckAddress { address } => TronAddress::parse(&address)
-            .map(|a| a.to_hex())
-            .map_err(|e| format!("{address:?} is not a TRON address: {e}")),
+        TronCommand::CheckAddress { address } => {
+            let address = Zeroizing::new(address);
+            TronAddress::parse(&address)
+                .map(|a| a.to_hex())
+                .map_err(|e| match hex_longer_than_an_address(&address) {
+                    Some(digits) => format!(
+                        "the input is not a TRON address: it is {digits} hex digits, longer than \
+                         an address (42), perhaps a private key, so it is not shown"
+                    ),
+                    None => format!("{:?} is not a TRON address: {e}", address.as_str()),
+                })
+        }
         TronCommand::Decode { raw_data_hex } => {
-            let raw = RawData::decode_hex(&raw_data_hex).map_err(|e| e.to_string())?;
+            let raw = sendable_raw_data(&raw_data_hex)?;
             serde_json::to_string_pretty(&json::DecodedTx::new(&raw)).map_err(|e| e.to_string())
         }
         TronCommand::Encode => {
@@ -83,6 +92,7 @@ fn execute(command: TronCommand, input: &mut impl Read) -> Result<String, String
             let value: serde_json::Value = serde_json::from_str(&text)
                 .map_err(|e| format!("standard input is not JSON: {e}"))?;
             let parsed = json::parse_node_json(&value).map_err(|e| e.to_string())?;
+            parsed.raw.check_sendable().map_err(|e| e.to_string())?;
             parsed.check_claims().map_err(|e| e.to_string())?;
             Ok(hex::encode(parsed.raw.encode()))
         }
@@ -92,7 +102,7 @@ fn execute(command: TronCommand, input: &mut impl Read) -> Result<String, String
         } => {
             let key_hex = Zeroizing::new(key_hex);
             let key = PrivateKey::from_hex(&key_hex).map_err(|e| e.to_string())?;
-            let raw = RawData::decode_hex(&raw_data_hex).map_err(|e| e.to_string())?;
+            let raw = sendable_raw_data(&raw_data_hex)?;
             let signature = raw.sign(&key);
             let printed = Signed {
                 txid: raw.txid().to_hex(),
@@ -101,4 +111,27 @@ fn execute(command: TronCommand, input: &mut impl Read) -> Result<String, String
             serde_json::to_string(&printed).map_err(|e| e.to_string())
         }
     }
+}
+
+/// Raw-data hex that decodes to a transaction the node could accept (one contract, no negative
+/// times or fee limit): nothing else is shown or signed.
+fn sendable_raw_data(raw_data_hex: &str) -> Result<RawData, String> {
+    if raw_data_hex.trim().is_empty() {
+        return Err("raw_data_hex is empty".into());
+    }
+    let raw = RawData::decode_hex(raw_data_hex).map_err(|e| e.to_string())?;
+    raw.check_sendable().map_err(|e| e.to_string())?;
+    Ok(raw)
+}
+
+/// The number of hex digits in `text` (without a `0x` prefix) when it is hex only and longer than
+/// an address's 42 digits: such input may be a private key pasted in the wrong place, so an error
+/// must not repeat it.
+fn hex_longer_than_an_address(text: &str) -> Option<usize> {
+    let text = text.trim();
+    let digits = text
+        .strip_prefix("0x")
+        .or_else(|| text.strip_prefix("0X"))
+        .unwrap_or(text);
+    (digits.len() > 42 && digits.bytes().all(|b| b.is_ascii_hexdigit())).then_some(digits.len())
 }

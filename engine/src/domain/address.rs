@@ -61,9 +61,7 @@ impl TronAddress {
         if s.is_empty() {
             return Err(AddressError::Empty);
         }
-        let raw = bs58::decode(s)
-            .into_vec()
-            .map_err(|_| AddressError::BadEncoding)?;
+        let raw = base58_decode(s)?;
         if raw.len() != 25 {
             return Err(AddressError::WrongLength(raw.len()));
         }
@@ -116,13 +114,26 @@ impl TronAddress {
         let mut raw = Vec::with_capacity(25);
         raw.extend_from_slice(&self.0);
         raw.extend_from_slice(&double_sha256(&self.0)[..4]);
-        bs58::encode(raw).into_string()
+        base58_encode(&raw)
     }
 
     /// Lower-case hex form (`41…`).
     pub fn to_hex(&self) -> String {
         hex::encode(self.0)
     }
+}
+
+/// Base58 (the Bitcoin alphabet) of any bytes, without a checksum: the encoding addresses are
+/// written in, each leading zero byte a `1`.
+pub fn base58_encode(bytes: &[u8]) -> String {
+    bs58::encode(bytes).into_string()
+}
+
+/// The bytes of base58 text (the Bitcoin alphabet), without a checksum check.
+pub fn base58_decode(text: &str) -> Result<Vec<u8>, AddressError> {
+    bs58::decode(text)
+        .into_vec()
+        .map_err(|_| AddressError::BadEncoding)
 }
 
 fn double_sha256(data: &[u8]) -> [u8; 32] {

@@ -58,4 +58,8 @@ pub enum TxError {
     Unbuildable(String),
     #[error("node-built transaction refused: {0}")]
     NodeMismatch(String),
+    #[error("raw data has {0} contracts; the node accepts a transaction with exactly one")]
+    ContractCount(usize),
+    #[error("{field} is {value}; it must not be negative")]
+    Negative { field: &'static str, value: i64 },
 }

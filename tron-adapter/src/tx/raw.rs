@@ -112,6 +112,27 @@ impl RawData {
         Self::decode(&bytes)
     }
 
+    /// The node's rules for raw data that need no chain state: exactly one contract (java-tron
+    /// `Manager.processTransaction`; none is "No contract!", more is an "extend feature" it
+    /// refuses), and no negative expiration, timestamp or fee limit. `decode` accepts raw data
+    /// that breaks them (the simulator must answer such bytes as the node does); `trx-energy tron`
+    /// refuses to show, encode or sign it.
+    pub fn check_sendable(&self) -> Result<(), TxError> {
+        if self.contracts.len() != 1 {
+            return Err(TxError::ContractCount(self.contracts.len()));
+        }
+        for (field, value) in [
+            ("expiration", self.expiration),
+            ("timestamp", self.timestamp),
+            ("fee_limit", self.fee_limit),
+        ] {
+            if value < 0 {
+                return Err(TxError::Negative { field, value });
+            }
+        }
+        Ok(())
+    }
+
     /// The signature of `key` over this transaction's txID.
     pub fn sign(&self, key: &PrivateKey) -> Signature {
         sign_digest(key, &self.txid().0)
