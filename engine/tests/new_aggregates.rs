@@ -46,11 +46,15 @@ async fn placed(db: &TestDb, order: &str) -> i64 {
 }
 
 #[tokio::test]
-async fn placing_an_order_that_another_process_placed_is_refused_on_its_stream_and_writes_nothing() {
+async fn placing_an_order_that_another_process_placed_is_refused_on_its_stream_and_writes_nothing()
+{
     let db = TestDb::new().await;
     let here = CommandBus::<Order>::new(db.pool.clone(), policy());
     let elsewhere = CommandBus::<Order>::new(db.pool.clone(), policy());
-    let first = here.execute("order-1", place(65_000), meta()).await.unwrap();
+    let first = here
+        .execute("order-1", place(65_000), meta())
+        .await
+        .unwrap();
     assert!(first.is_accepted());
     // `elsewhere` holds nothing of order-1: it decides on the empty state, the append finds the
     // stream, and the command is decided again on the loaded order.
