@@ -223,6 +223,61 @@ async fn the_simulator_answers_bad_requests_with_the_nodes_error_shapes() {
 }
 
 #[tokio::test]
+async fn the_admin_endpoints_are_not_served_unless_the_simulator_runs_for_dev() {
+    let config = SimConfig {
+        dev: false,
+        ..SimConfig::manual()
+    };
+    let (sim, client) = start(config).await;
+    let base = sim.base_url().to_string();
+    let who = key("not a dev account").address();
+    let head = sim.head_number();
+    // Bodies a dev simulator accepts (HTTP 200): only the missing route makes them 404.
+    for (path, body) in [
+        (
+            "activate",
+            json!({"address": who.to_base58(), "balance": 100 * TRX}),
+        ),
+        ("stake", json!({"address": who.to_base58(), "amount": TRX})),
+        (
+            "transfer",
+            json!({"to": who.to_base58(), "asset": "TRX", "amount": TRX}),
+        ),
+        ("faults", json!({"http_5xx": 1})),
+        ("produce", json!({"blocks": 3})),
+        ("advance", json!({"ms": 60_000})),
+    ] {
+        let (status, text) = post(&base, &format!("/sim/{path}"), body.to_string()).await;
+        assert_eq!(status, 404, "POST /sim/{path}: {text}");
+    }
+    for path in ["faults", "info"] {
+        let status = reqwest::get(format!("{base}/sim/{path}"))
+            .await
+            .unwrap()
+            .status();
+        assert_eq!(status, 404, "GET /sim/{path}");
+    }
+    // The node is served, and none of the calls above took effect.
+    let (status, text) = post(&base, "/wallet/getnowblock", "{}").await;
+    assert_eq!(status, 200, "{text}");
+    let status = reqwest::get(format!("{base}/wallet/getnowblock"))
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(status, 200);
+    assert_eq!(sim.head_number(), head, "no block was produced");
+    assert!(client
+        .account(&who, Finality::Head)
+        .await
+        .unwrap()
+        .is_none());
+    let mut config = NodeConfig::new(sim.base_url());
+    config.retry.max_attempts = 1;
+    let single = NodeClient::new(config).unwrap();
+    single.node_info().await.expect("no 5xx fault was set");
+}
+
+#[tokio::test]
 async fn visible_true_answers_in_base58_and_text() {
     let (sim, _) = start(SimConfig::for_tests()).await;
     let base = sim.base_url().to_string();
