@@ -1,5 +1,8 @@
 //! The client's typed parsing of every real response in vectors/tron/api_responses.json and
-//! tx_info.json: success, failure, `{}` and `{"Error": …}` shapes.
+//! tx_info.json: success, failure, `{}` and `{"Error": …}` shapes. Every entry of the two files
+//! is listed in `ENTRIES` and read through `entry`, so a new one cannot go untested.
+
+use std::collections::BTreeSet;
 
 use serde_json::Value;
 use tron_adapter::node::types::{self, check_error};
@@ -16,10 +19,142 @@ fn vectors(name: &str) -> Value {
 
 const EP: &str = "/wallet/test";
 
+/// Every top-level entry of the vector files, with its fields (none for an array or prose).
+/// `the_tests_read_every_entry_of_the_vector_files` fails when a file gains or loses an entry or
+/// a field; a test reads an entry only through [`entry`], which refuses one not listed here.
+const ENTRIES: &[(&str, &str, &[&str])] = &[
+    ("api_responses.json", "getaccountresource", &[]),
+    (
+        "api_responses.json",
+        "getcandelegatedmaxsize",
+        &["source", "request", "response_zero", "response_example"],
+    ),
+    (
+        "api_responses.json",
+        "getdelegatedresourcev2",
+        &[
+            "source",
+            "request",
+            "response_none",
+            "response_illustrative",
+        ],
+    ),
+    (
+        "api_responses.json",
+        "delegateresource_error",
+        &["source", "response"],
+    ),
+    (
+        "api_responses.json",
+        "undelegateresource_error",
+        &["source", "response"],
+    ),
+    (
+        "api_responses.json",
+        "broadcasttransaction",
+        &["source", "success", "errors_shape", "note"],
+    ),
+    (
+        "api_responses.json",
+        "getnowblock",
+        &["source", "response", "derived_ref_block_fields"],
+    ),
+    (
+        "api_responses.json",
+        "triggerconstantcontract_balanceOf",
+        &[
+            "source",
+            "request",
+            "response_core",
+            "derived_balance_base_units",
+        ],
+    ),
+    (
+        "api_responses.json",
+        "trongrid_v1_trc20_item",
+        &["source", "item_top_level", "note"],
+    ),
+    ("tx_info.json", "description", &[]),
+    (
+        "tx_info.json",
+        "transfer_event_topic0",
+        &["value", "derived_check"],
+    ),
+    (
+        "tx_info.json",
+        "success_usdt_transfer",
+        &["source", "response", "derived_decoded_transfer_log", "note"],
+    ),
+    (
+        "tx_info.json",
+        "success_trx_transfer_free_bandwidth",
+        &["source", "response"],
+    ),
+    (
+        "tx_info.json",
+        "failed_usdt_transfer_out_of_energy",
+        &["source", "response", "derived_resMessage_utf8", "note"],
+    ),
+    (
+        "tx_info.json",
+        "docs_nile_contract_call",
+        &["source", "response_excerpt"],
+    ),
+    ("tx_info.json", "not_found", &["source", "response"]),
+    (
+        "tx_info.json",
+        "stake_v2_info_fields",
+        &["source", "unfreeze_v1_example", "withdraw_example"],
+    ),
+];
+
+/// `file[key]` for an entry listed in [`ENTRIES`]; panics if it is not listed or not there.
+fn entry<'a>(file: &'a Value, key: &str) -> &'a Value {
+    assert!(
+        ENTRIES.iter().any(|(_, listed, _)| *listed == key),
+        "{key} is read by a test but not listed in ENTRIES"
+    );
+    file.get(key)
+        .unwrap_or_else(|| panic!("{key} is not in the vector file"))
+}
+
+#[test]
+fn the_tests_read_every_entry_of_the_vector_files() {
+    for name in ["api_responses.json", "tx_info.json"] {
+        let file = vectors(name);
+        let in_file: BTreeSet<&str> = file
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        let listed: BTreeSet<&str> = ENTRIES
+            .iter()
+            .filter(|(f, _, _)| *f == name)
+            .map(|(_, key, _)| *key)
+            .collect();
+        assert_eq!(in_file, listed, "{name}: entries nobody reads, or gone");
+        for (_, key, fields) in ENTRIES.iter().filter(|(f, _, _)| *f == name) {
+            let in_entry: BTreeSet<&str> = match &file[*key] {
+                Value::Object(map) => map.keys().map(String::as_str).collect(),
+                _ => BTreeSet::new(),
+            };
+            let listed: BTreeSet<&str> = fields.iter().copied().collect();
+            assert_eq!(
+                in_entry, listed,
+                "{name} {key}: fields nobody reads, or gone"
+            );
+        }
+    }
+    // The one prose entry carries no response.
+    assert!(vectors("tx_info.json")["description"].is_string());
+}
+
 #[test]
 fn account_resources_parse_and_reproduce_the_energy_formula() {
     let file = vectors("api_responses.json");
-    let cases = file["getaccountresource"].as_array().unwrap();
+    let cases = entry(&file, "getaccountresource").as_array().unwrap();
+    assert_eq!(cases.len(), 2, "a new case needs its own assertions below");
     let docs = AccountResource::from_node(EP, &cases[0]["response"])
         .unwrap()
         .unwrap();
@@ -54,7 +189,7 @@ fn account_resources_parse_and_reproduce_the_energy_formula() {
 #[test]
 fn can_delegated_max_size_reads_the_value_and_the_empty_object_as_zero() {
     let file = vectors("api_responses.json");
-    let case = &file["getcandelegatedmaxsize"];
+    let case = entry(&file, "getcandelegatedmaxsize");
     assert_eq!(
         types::max_size_from_node(EP, &case["response_zero"]).unwrap(),
         0
@@ -68,7 +203,7 @@ fn can_delegated_max_size_reads_the_value_and_the_empty_object_as_zero() {
 #[test]
 fn delegated_resources_parse_records_and_none() {
     let file = vectors("api_responses.json");
-    let case = &file["getdelegatedresourcev2"];
+    let case = entry(&file, "getdelegatedresourcev2");
     assert!(
         DelegatedResource::list_from_node(EP, &case["response_none"])
             .unwrap()
@@ -88,7 +223,7 @@ fn delegated_resources_parse_records_and_none() {
 fn servlet_errors_become_typed_errors_with_the_node_message() {
     let file = vectors("api_responses.json");
     for key in ["delegateresource_error", "undelegateresource_error"] {
-        let response = &file[key]["response"];
+        let response = &entry(&file, key)["response"];
         let err = check_error("/wallet/delegateresource", response).unwrap_err();
         match &err {
             NodeError::Servlet { message, .. } => {
@@ -114,7 +249,7 @@ fn servlet_errors_become_typed_errors_with_the_node_message() {
 #[test]
 fn broadcast_replies_are_classified_by_code_whatever_the_message() {
     let file = vectors("api_responses.json");
-    let case = &file["broadcasttransaction"];
+    let case = entry(&file, "broadcasttransaction");
     let ok = Broadcast::from_node(EP, &case["success"]).unwrap();
     assert_eq!(ok.code, ResponseCode::Success);
     assert_eq!(ok.class(), BroadcastClass::Accepted);
@@ -126,12 +261,9 @@ fn broadcast_replies_are_classified_by_code_whatever_the_message() {
         (ResponseCode::SigError, BroadcastClass::Rejected),
         (ResponseCode::TaposError, BroadcastClass::Rebuild),
     ];
-    for (shape, (code, class)) in case["errors_shape"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .zip(expected)
-    {
+    let shapes = case["errors_shape"].as_array().unwrap();
+    assert_eq!(shapes.len(), expected.len(), "one expectation per shape");
+    for (shape, (code, class)) in shapes.iter().zip(expected) {
         let reply = Broadcast::from_node(EP, shape).unwrap();
         assert_eq!(reply.code, code);
         assert_eq!(reply.class(), class);
@@ -160,7 +292,7 @@ fn broadcast_replies_are_classified_by_code_whatever_the_message() {
 #[test]
 fn the_real_block_parses_and_gives_its_reference_fields() {
     let file = vectors("api_responses.json");
-    let case = &file["getnowblock"];
+    let case = entry(&file, "getnowblock");
     let block = NodeBlock::from_node(EP, &case["response"])
         .unwrap()
         .unwrap();
@@ -193,7 +325,7 @@ fn the_real_block_parses_and_gives_its_reference_fields() {
 #[test]
 fn the_constant_call_gives_the_usdt_balance() {
     let file = vectors("api_responses.json");
-    let case = &file["triggerconstantcontract_balanceOf"];
+    let case = entry(&file, "triggerconstantcontract_balanceOf");
     let call = ConstantCall::from_node(EP, &case["response_core"]).unwrap();
     assert!(call.ok);
     assert_eq!(call.energy_used, 935);
@@ -206,7 +338,7 @@ fn the_constant_call_gives_the_usdt_balance() {
 #[test]
 fn the_trongrid_item_parses() {
     let file = vectors("api_responses.json");
-    let case = &file["trongrid_v1_trc20_item"];
+    let case = entry(&file, "trongrid_v1_trc20_item");
     let item = Trc20TransferItem::from_node(EP, &case["item_top_level"]).unwrap();
     assert_eq!(item.token.symbol, "USDT");
     assert_eq!(item.token.decimals, 6);
@@ -219,7 +351,7 @@ fn the_trongrid_item_parses() {
 fn transaction_infos_parse_success_failure_system_and_not_found() {
     let file = vectors("tx_info.json");
 
-    let usdt = TransactionInfo::from_node(EP, &file["success_usdt_transfer"]["response"])
+    let usdt = TransactionInfo::from_node(EP, &entry(&file, "success_usdt_transfer")["response"])
         .unwrap()
         .unwrap();
     assert!(usdt.succeeded());
@@ -228,9 +360,14 @@ fn transaction_infos_parse_success_failure_system_and_not_found() {
     assert_eq!(usdt.receipt.energy_usage_total, 130_285);
     assert_eq!(usdt.receipt.energy_penalty_total, 100_635);
     assert_eq!(usdt.receipt.result.as_deref(), Some("SUCCESS"));
+    assert_eq!(
+        usdt.logs[0].topics[0],
+        entry(&file, "transfer_event_topic0")["value"],
+        "the log is the Transfer event"
+    );
     let logs = usdt.transfer_logs().unwrap();
     assert_eq!(logs.len(), 1);
-    let expected = &file["success_usdt_transfer"]["derived_decoded_transfer_log"];
+    let expected = &entry(&file, "success_usdt_transfer")["derived_decoded_transfer_log"];
     assert_eq!(logs[0].0, 0);
     assert_eq!(logs[0].1.to.to_base58(), expected["to"]);
     assert_eq!(logs[0].1.from.to_base58(), expected["from"]);
@@ -244,16 +381,18 @@ fn transaction_infos_parse_success_failure_system_and_not_found() {
         expected["contract"]
     );
 
-    let trx =
-        TransactionInfo::from_node(EP, &file["success_trx_transfer_free_bandwidth"]["response"])
-            .unwrap()
-            .unwrap();
+    let trx = TransactionInfo::from_node(
+        EP,
+        &entry(&file, "success_trx_transfer_free_bandwidth")["response"],
+    )
+    .unwrap()
+    .unwrap();
     assert!(trx.succeeded());
     assert_eq!(trx.receipt.net_usage, 267);
     assert_eq!(trx.receipt.result, None);
     assert_eq!(trx.contract_result, vec![Vec::<u8>::new()]);
 
-    let failed = &file["failed_usdt_transfer_out_of_energy"];
+    let failed = entry(&file, "failed_usdt_transfer_out_of_energy");
     let info = TransactionInfo::from_node(EP, &failed["response"])
         .unwrap()
         .unwrap();
@@ -267,18 +406,21 @@ fn transaction_infos_parse_success_failure_system_and_not_found() {
     );
     assert!(info.transfer_logs().unwrap().is_empty());
 
-    let call = TransactionInfo::from_node(EP, &file["docs_nile_contract_call"]["response_excerpt"])
-        .unwrap()
-        .unwrap();
+    let call = TransactionInfo::from_node(
+        EP,
+        &entry(&file, "docs_nile_contract_call")["response_excerpt"],
+    )
+    .unwrap()
+    .unwrap();
     assert_eq!(call.receipt.net_fee, 796_000);
     assert_eq!(call.receipt.energy_usage_total, 44_585);
 
     assert_eq!(
-        TransactionInfo::from_node(EP, &file["not_found"]["response"]).unwrap(),
+        TransactionInfo::from_node(EP, &entry(&file, "not_found")["response"]).unwrap(),
         None
     );
 
-    let stake = &file["stake_v2_info_fields"];
+    let stake = entry(&file, "stake_v2_info_fields");
     let unfreeze = TransactionInfo::from_node(EP, &stake["unfreeze_v1_example"])
         .unwrap()
         .unwrap();

@@ -10,7 +10,9 @@ use common::*;
 use serde_json::{json, Value};
 use tron_adapter::node::{Finality, NodeClient, NodeConfig, NodeError};
 use tron_adapter::simulator::SimConfig;
-use tron_adapter::tx::TxId;
+use tron_adapter::tx::{
+    ContractCall, RefBlock, Resource, SignedTransaction, TxContract, TxId, TxParams,
+};
 
 async fn post(base: &str, path: &str, body: impl Into<reqwest::Body>) -> (u16, String) {
     let response = reqwest::Client::new()
@@ -223,6 +225,61 @@ async fn the_simulator_answers_bad_requests_with_the_nodes_error_shapes() {
 }
 
 #[tokio::test]
+async fn the_admin_endpoints_are_not_served_unless_the_simulator_runs_for_dev() {
+    let config = SimConfig {
+        dev: false,
+        ..SimConfig::manual()
+    };
+    let (sim, client) = start(config).await;
+    let base = sim.base_url().to_string();
+    let who = key("not a dev account").address();
+    let head = sim.head_number();
+    // Bodies a dev simulator accepts (HTTP 200): only the missing route makes them 404.
+    for (path, body) in [
+        (
+            "activate",
+            json!({"address": who.to_base58(), "balance": 100 * TRX}),
+        ),
+        ("stake", json!({"address": who.to_base58(), "amount": TRX})),
+        (
+            "transfer",
+            json!({"to": who.to_base58(), "asset": "TRX", "amount": TRX}),
+        ),
+        ("faults", json!({"http_5xx": 1})),
+        ("produce", json!({"blocks": 3})),
+        ("advance", json!({"ms": 60_000})),
+    ] {
+        let (status, text) = post(&base, &format!("/sim/{path}"), body.to_string()).await;
+        assert_eq!(status, 404, "POST /sim/{path}: {text}");
+    }
+    for path in ["faults", "info"] {
+        let status = reqwest::get(format!("{base}/sim/{path}"))
+            .await
+            .unwrap()
+            .status();
+        assert_eq!(status, 404, "GET /sim/{path}");
+    }
+    // The node is served, and none of the calls above took effect.
+    let (status, text) = post(&base, "/wallet/getnowblock", "{}").await;
+    assert_eq!(status, 200, "{text}");
+    let status = reqwest::get(format!("{base}/wallet/getnowblock"))
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(status, 200);
+    assert_eq!(sim.head_number(), head, "no block was produced");
+    assert!(client
+        .account(&who, Finality::Head)
+        .await
+        .unwrap()
+        .is_none());
+    let mut config = NodeConfig::new(sim.base_url());
+    config.retry.max_attempts = 1;
+    let single = NodeClient::new(config).unwrap();
+    single.node_info().await.expect("no 5xx fault was set");
+}
+
+#[tokio::test]
 async fn visible_true_answers_in_base58_and_text() {
     let (sim, _) = start(SimConfig::for_tests()).await;
     let base = sim.base_url().to_string();
@@ -276,62 +333,161 @@ async fn fake_node(status: u16, body: &'static str) -> (String, tokio::task::Joi
     (format!("http://{addr}"), task)
 }
 
-#[tokio::test]
-async fn a_node_answering_garbage_gets_typed_errors() {
+/// The typed error a call must give.
+#[derive(Debug, Clone, Copy)]
+enum Refusal {
+    Malformed,
+    Servlet,
+    Http(u16),
+    GaveUpOn(u16),
+}
+
+impl Refusal {
+    fn matches(self, error: &NodeError) -> bool {
+        match (self, error) {
+            (Self::Malformed, NodeError::Malformed { .. }) => true,
+            (Self::Servlet, NodeError::Servlet { .. }) => true,
+            (Self::Http(want), NodeError::Http { status, .. }) => *status == want,
+            (Self::GaveUpOn(want), NodeError::GaveUp { last, .. }) => {
+                matches!(**last, NodeError::Http { status, .. } if status == want)
+            }
+            _ => false,
+        }
+    }
+}
+
+fn client_of(base: String) -> NodeClient {
+    let mut config = NodeConfig::new(base);
+    config.retry = fast_retry();
+    NodeClient::new(config).unwrap()
+}
+
+fn shown<T: std::fmt::Debug>(result: Result<T, NodeError>) -> Result<String, NodeError> {
+    result.map(|value| format!("{value:?}"))
+}
+
+/// Every typed call the client makes whose answer is one JSON object, with what it returned.
+async fn every_object_call(client: &NodeClient) -> Vec<(&'static str, Result<String, NodeError>)> {
     let txid = TxId([7u8; 32]);
     let who = key("garbage account").address();
-    let answers: &[(u16, &'static str)] = &[
-        (200, "<html>hello</html>"),
-        (200, ""),
-        (200, "null"),
-        (200, "[1, 2"),
-        (200, "{\"blockID\": 5}"),
-        (200, "{\"id\": \"not hex\"}"),
-        (200, "{\"txID\": \"00\", \"raw_data_hex\": \"zz\"}"),
-        (200, "{\"result\": \"yes\"}"),
-        (200, "{\"block\": \"Num:x\", \"solidityBlock\": 3}"),
-        (200, "{\"Error\": {\"nested\": true}}"),
-        (404, "not here"),
-        (500, "{}"),
+    let contract = TxContract::new(ContractCall::Transfer(tron_adapter::tx::Transfer {
+        owner: who,
+        to: key("garbage recipient").address(),
+        amount: TRX,
+    }));
+    let params = TxParams::new(RefBlock::from_block_id(&[1u8; 32]), 1_700_000_000_000);
+    let tx = SignedTransaction::sign(
+        tron_adapter::tx::build(contract, &params).unwrap(),
+        &key("garbage account"),
+    );
+    vec![
+        ("now_block", shown(client.now_block(Finality::Head).await)),
+        (
+            "block_by_num",
+            shown(client.block_by_num(5, Finality::Solid).await),
+        ),
+        (
+            "head_header",
+            shown(client.head_header(Finality::Head).await),
+        ),
+        (
+            "transaction_info",
+            shown(client.transaction_info(&txid, Finality::Solid).await),
+        ),
+        (
+            "transaction",
+            shown(client.transaction(&txid, Finality::Head).await),
+        ),
+        ("account", shown(client.account(&who, Finality::Head).await)),
+        (
+            "account_resource",
+            shown(client.account_resource(&who, Finality::Head).await),
+        ),
+        (
+            "can_delegated_max_size",
+            shown(
+                client
+                    .can_delegated_max_size(&who, Resource::Energy, Finality::Head)
+                    .await,
+            ),
+        ),
+        (
+            "delegated_resources",
+            shown(client.delegated_resources(&who, &who, Finality::Head).await),
+        ),
+        ("node_info", shown(client.node_info().await)),
+        ("chain_parameters", shown(client.chain_parameters().await)),
+        (
+            "trc20_balance_of",
+            shown(client.trc20_balance_of(&who, &who, Finality::Head).await),
+        ),
+        ("broadcast_hex", shown(client.broadcast_hex(&tx).await)),
+    ]
+}
+
+#[tokio::test]
+async fn a_node_answering_garbage_gets_typed_errors() {
+    // None of these is an answer the protocol allows for any call: every call is refused with
+    // the typed error given, never accepted as an empty answer, never a panic.
+    let answers: &[(u16, &'static str, Refusal)] = &[
+        (200, "<html>hello</html>", Refusal::Malformed),
+        (200, "", Refusal::Malformed),
+        (200, "[1, 2", Refusal::Malformed),
+        (200, "null", Refusal::Malformed),
+        (200, "42", Refusal::Malformed),
+        (200, "true", Refusal::Malformed),
+        (200, "\"text\"", Refusal::Malformed),
+        (200, "[]", Refusal::Malformed),
+        (200, "[5]", Refusal::Malformed),
+        (200, "[[]]", Refusal::Malformed),
+        (200, "{\"blockID\": 5}", Refusal::Malformed),
+        (200, "{\"id\": \"not hex\"}", Refusal::Malformed),
+        (
+            200,
+            "{\"txID\": \"00\", \"raw_data_hex\": \"zz\"}",
+            Refusal::Malformed,
+        ),
+        (200, "{\"result\": \"yes\"}", Refusal::Malformed),
+        (
+            200,
+            "{\"block\": \"Num:x\", \"solidityBlock\": 3}",
+            Refusal::Malformed,
+        ),
+        (200, "{\"Error\": {\"nested\": true}}", Refusal::Servlet),
+        (404, "not here", Refusal::Http(404)),
+        (500, "{}", Refusal::GaveUpOn(500)),
     ];
-    for (status, body) in answers {
+    for (status, body, refusal) in answers {
         let (base, task) = fake_node(*status, body).await;
-        let mut config = NodeConfig::new(base);
-        config.retry = fast_retry();
-        let client = NodeClient::new(config).unwrap();
-        let results: Vec<Result<(), NodeError>> = vec![
-            client.now_block(Finality::Head).await.map(|_| ()),
-            client
-                .transaction_info(&txid, Finality::Solid)
-                .await
-                .map(|_| ()),
-            client.transaction(&txid, Finality::Head).await.map(|_| ()),
-            client.account(&who, Finality::Head).await.map(|_| ()),
-            client.node_info().await.map(|_| ()),
-            client.chain_parameters().await.map(|_| ()),
-            client
-                .delegated_resources(&who, &who, Finality::Head)
-                .await
-                .map(|_| ()),
-        ];
-        for result in results {
-            // Some answers are legal for some endpoints (`{}` is "not found"); none may panic,
-            // and every refusal is a typed error.
-            if let Err(e) = result {
-                assert!(
-                    matches!(
-                        e,
-                        NodeError::Malformed { .. }
-                            | NodeError::Servlet { .. }
-                            | NodeError::Http { .. }
-                            | NodeError::GaveUp { .. }
-                    ),
-                    "{status} {body}: {e:?}"
-                );
+        let client = client_of(base);
+        for (call, result) in every_object_call(&client).await {
+            match result {
+                Err(e) => assert!(refusal.matches(&e), "{status} {body} {call}: {e:?}"),
+                Ok(value) => panic!("{status} {body} {call}: accepted as {value}"),
             }
         }
         task.abort();
     }
+
+    // `{}` is the node's "not found" (or "0") where the protocol says so, and nowhere else.
+    let (base, task) = fake_node(200, "{}").await;
+    let client = client_of(base);
+    for (call, result) in every_object_call(&client).await {
+        let allowed = match call {
+            "block_by_num" | "transaction_info" | "transaction" | "account"
+            | "account_resource" => Some("None"),
+            "can_delegated_max_size" => Some("0"),
+            "delegated_resources" => Some("[]"),
+            _ => None,
+        };
+        match (allowed, result) {
+            (Some(want), Ok(got)) => assert_eq!(got, want, "{{}} {call}"),
+            (None, Err(e)) => assert!(Refusal::Malformed.matches(&e), "{{}} {call}: {e:?}"),
+            (want, got) => panic!("{{}} {call}: wanted {want:?}, got {got:?}"),
+        }
+    }
+    task.abort();
+
     // A huge answer is refused by size.
     let huge: &'static str = Box::leak("x".repeat(4096).into_boxed_str());
     let (base, task) = fake_node(200, huge).await;

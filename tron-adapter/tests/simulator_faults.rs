@@ -3,7 +3,7 @@
 
 mod common;
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use common::*;
 use serde_json::json;
@@ -106,13 +106,31 @@ async fn a_timeout_is_retried() {
 #[tokio::test]
 async fn latency_slows_answers_but_they_arrive() {
     let (sim, client, owner) = funded().await;
-    admin(&sim, "faults", json!({"latency_ms": 30})).await;
+    let latency = Duration::from_millis(150);
+    admin(
+        &sim,
+        "faults",
+        json!({"latency_ms": latency.as_millis() as u64}),
+    )
+    .await;
+    // Every node request waits first, on both paths (only lower bounds: a slow machine may
+    // take longer, never shorter).
+    let started = Instant::now();
+    client.now_block(Finality::Head).await.unwrap();
+    assert!(started.elapsed() >= latency, "{:?}", started.elapsed());
+    let started = Instant::now();
+    client.now_block(Finality::Solid).await.unwrap();
+    assert!(started.elapsed() >= latency, "{:?}", started.elapsed());
     let tx = signed(&client, &owner, lend(&owner, 10)).await;
+    let started = Instant::now();
     assert_eq!(
         client.broadcast_hex(&tx).await.unwrap().class(),
         BroadcastClass::Accepted
     );
+    assert!(started.elapsed() >= latency, "{:?}", started.elapsed());
+    let started = Instant::now();
     wait_info(&client, &tx.txid(), Finality::Head).await;
+    assert!(started.elapsed() >= latency, "{:?}", started.elapsed());
     let faults = admin(&sim, "faults", json!({"latency_ms": 0})).await;
     assert_eq!(faults["latency_ms"], 0);
 }

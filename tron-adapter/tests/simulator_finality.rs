@@ -1,13 +1,15 @@
 //! Included versus solidified, and reorganisations, with blocks produced one by one so the
 //! boundaries are exact: a transaction is in `/wallet/gettransactioninfobyid` after one block
-//! and in `/walletsolidity/…` only after K; a reorg removes an unsolidified one.
+//! and in `/walletsolidity/…` only after K, and so are its effects on the other solid twins;
+//! a reorg removes an unsolidified one.
 
 mod common;
 
 use common::*;
-use serde_json::json;
-use tron_adapter::node::{BroadcastClass, Finality};
+use serde_json::{json, Value};
+use tron_adapter::node::{BroadcastClass, ChainParameters, Finality, NodeInfo};
 use tron_adapter::simulator::SimConfig;
+use tron_adapter::tx::Resource;
 
 const K: u64 = 3;
 
@@ -144,6 +146,128 @@ async fn a_transaction_is_included_after_one_block_and_solid_after_k() {
         .await
         .unwrap()
         .is_none());
+}
+
+/// A node endpoint's JSON answer, over plain HTTP.
+async fn post_json(base: &str, path: &str, body: Value) -> Value {
+    let response = reqwest::Client::new()
+        .post(format!("{base}{path}"))
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200, "{path}");
+    serde_json::from_str(&response.text().await.unwrap()).unwrap()
+}
+
+#[tokio::test]
+async fn the_solid_twins_show_a_delegation_only_after_k_blocks() {
+    let (sim, client) = start(SimConfig::manual()).await;
+    let base = sim.base_url().to_string();
+    let owner_key = key("twins owner");
+    let owner = owner_key.address();
+    let renter = key("twins renter").address();
+    activate(&sim, &owner, 1_000).await;
+    stake(&sim, &owner, 500).await;
+    activate(&sim, &renter, 1).await;
+    sim.produce_blocks(K + 1);
+    let max_size = |finality| client.can_delegated_max_size(&owner, Resource::Energy, finality);
+    let records = |finality| client.delegated_resources(&owner, &renter, finality);
+    let pair = json!({"fromAddress": owner.to_hex(), "toAddress": renter.to_hex()});
+    assert_eq!(max_size(Finality::Solid).await.unwrap(), 500 * TRX);
+    assert!(records(Finality::Solid).await.unwrap().is_empty());
+
+    let tx = signed(
+        &client,
+        &owner_key,
+        delegate(&owner, &renter, 100 * TRX, false, 0),
+    )
+    .await;
+    assert_eq!(
+        client.broadcast_hex(&tx).await.unwrap().class(),
+        BroadcastClass::Accepted
+    );
+    let included_in = sim.produce_blocks(1);
+    assert_eq!(max_size(Finality::Head).await.unwrap(), 400 * TRX);
+    let on_head = records(Finality::Head).await.unwrap();
+    assert_eq!(on_head.len(), 1);
+    assert_eq!(on_head[0].frozen_balance_for_energy, 100 * TRX);
+
+    // With 0 to K − 1 blocks on top the solidified view still has the old answers, and the
+    // head block is not in it.
+    for on_top in 0..K {
+        if on_top > 0 {
+            sim.produce_blocks(1);
+        }
+        let head = sim.head_number();
+        assert_eq!(
+            max_size(Finality::Solid).await.unwrap(),
+            500 * TRX,
+            "{on_top} blocks on top"
+        );
+        assert!(
+            records(Finality::Solid).await.unwrap().is_empty(),
+            "{on_top} blocks on top"
+        );
+        assert_eq!(
+            post_json(
+                &base,
+                "/walletsolidity/getdelegatedresourcev2",
+                pair.clone()
+            )
+            .await,
+            json!({}),
+            "{on_top} blocks on top"
+        );
+        assert_eq!(
+            post_json(&base, "/walletsolidity/getblockbynum", json!({"num": head})).await,
+            json!({}),
+            "the unsolidified head {head} is not found on the solid path"
+        );
+        assert!(client
+            .block_by_num(head, Finality::Solid)
+            .await
+            .unwrap()
+            .is_none());
+        assert!(client
+            .block_by_num(head, Finality::Head)
+            .await
+            .unwrap()
+            .is_some());
+    }
+
+    // The K-th block solidifies it: the twins change together.
+    sim.produce_blocks(1);
+    assert_eq!(max_size(Finality::Solid).await.unwrap(), 400 * TRX);
+    assert_eq!(records(Finality::Solid).await.unwrap(), on_head);
+    let solid = client
+        .block_by_num(included_in, Finality::Solid)
+        .await
+        .unwrap()
+        .unwrap();
+    let head_view = client
+        .block_by_num(included_in, Finality::Head)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(solid.id, head_view.id);
+    assert!(solid.transactions.iter().any(|t| t.txid == tx.txid()));
+
+    // getnodeinfo and getchainparameters answer on both paths, with the same content.
+    let info = |path| post_json(&base, path, json!({}));
+    let on_wallet = NodeInfo::from_node("", &info("/wallet/getnodeinfo").await).unwrap();
+    let on_solid = NodeInfo::from_node("", &info("/walletsolidity/getnodeinfo").await).unwrap();
+    assert_eq!(on_solid, on_wallet);
+    assert_eq!(on_solid.solid_number, included_in);
+    assert_eq!(on_solid.block_number, included_in + K);
+    let params = |path| post_json(&base, path, json!({}));
+    let on_wallet =
+        ChainParameters::from_node("", &params("/wallet/getchainparameters").await).unwrap();
+    let on_solid =
+        ChainParameters::from_node("", &params("/walletsolidity/getchainparameters").await)
+            .unwrap();
+    assert_eq!(on_solid, on_wallet);
+    assert_eq!(on_solid.energy_fee(), Some(100));
 }
 
 #[tokio::test]

@@ -51,6 +51,24 @@ impl SimulateArgs {
             ..SimConfig::default()
         }
     }
+
+    /// The settings line printed at start: block production, depth, admin endpoints.
+    pub fn summary(&self) -> String {
+        let blocks = match (self.block_time_ms, self.dev) {
+            (0, true) => "blocks only on POST /sim/produce".to_string(),
+            (0, false) => "no blocks (--block-time-ms 0 without --dev)".to_string(),
+            (ms, _) => format!("blocks every {ms} ms"),
+        };
+        let admin = if self.dev {
+            "on (/sim/…)"
+        } else {
+            "off (--dev)"
+        };
+        format!(
+            "{blocks}, solid after {} blocks, admin endpoints {admin}",
+            self.confirmations
+        )
+    }
 }
 
 /// Runs the simulator until `stop` resolves. Prints where it listens and who the outside
@@ -61,16 +79,7 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let handle = Simulator::start(args.config()).await?;
     println!("TRON simulator listening on {}", handle.base_url());
-    println!(
-        "  blocks every {} ms, solid after {} blocks, admin endpoints {}",
-        args.block_time_ms,
-        args.confirmations,
-        if args.dev {
-            "on (/sim/…)"
-        } else {
-            "off (--dev)"
-        }
-    );
+    println!("  {}", args.summary());
     println!("  outside customer: {}", handle.customer().to_base58());
     println!("  USDT contract:    {}", handle.usdt_contract().to_base58());
     stop.await;
@@ -100,6 +109,10 @@ mod tests {
         );
         assert_eq!(config.confirmations, 2);
         assert!(config.dev);
+        assert_eq!(
+            args.summary(),
+            "blocks only on POST /sim/produce, solid after 2 blocks, admin endpoints on (/sim/…)"
+        );
         run(args, async {}).await.unwrap();
     }
 }

@@ -104,15 +104,20 @@ impl Default for RetryPolicy {
 }
 
 impl RetryPolicy {
-    /// The pause before retry number `attempt` (1-based).
+    /// The pause before retry number `attempt` (1-based): the backoff less a random 0–50 %.
     pub fn delay(&self, attempt: u32) -> Duration {
+        let jitter = rand::thread_rng().gen_range(0.0..0.5);
+        self.backoff(attempt).mul_f64(1.0 - jitter)
+    }
+
+    /// The pause before retry `attempt` without jitter: `base × 2^(attempt − 1)`, at most
+    /// `max_delay`.
+    fn backoff(&self, attempt: u32) -> Duration {
         let exp = self.base_delay.saturating_mul(
             1u32.checked_shl(attempt.saturating_sub(1))
                 .unwrap_or(u32::MAX),
         );
-        let capped = exp.min(self.max_delay);
-        let jitter = rand::thread_rng().gen_range(0.0..0.5);
-        capped.mul_f64(1.0 - jitter)
+        exp.min(self.max_delay)
     }
 }
 
@@ -633,5 +638,61 @@ impl NodeClient {
             )));
         }
         Ok(raw)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn policy() -> RetryPolicy {
+        RetryPolicy {
+            max_attempts: 10,
+            base_delay: Duration::from_millis(100),
+            max_delay: Duration::from_secs(1),
+        }
+    }
+
+    fn millis(policy: &RetryPolicy, attempts: std::ops::RangeInclusive<u32>) -> Vec<u128> {
+        attempts.map(|a| policy.backoff(a).as_millis()).collect()
+    }
+
+    #[test]
+    fn the_backoff_doubles_per_attempt_and_stops_at_the_maximum() {
+        assert_eq!(millis(&policy(), 1..=6), [100, 200, 400, 800, 1_000, 1_000]);
+        // The documented defaults: 250 ms doubling to 5 s.
+        assert_eq!(
+            millis(&RetryPolicy::default(), 1..=7),
+            [250, 500, 1_000, 2_000, 4_000, 5_000, 5_000]
+        );
+        // Attempt 0 counts as the first; shifts past 32 bits stay at the maximum.
+        assert_eq!(policy().backoff(0), Duration::from_millis(100));
+        for attempt in [31, 32, 40, u32::MAX] {
+            assert_eq!(
+                policy().backoff(attempt),
+                Duration::from_secs(1),
+                "{attempt}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_jitter_takes_off_at_most_half_of_the_backoff() {
+        let policy = policy();
+        for attempt in [0, 1, 2, 3, 4, 5, 6, 40, u32::MAX] {
+            let backoff = policy.backoff(attempt);
+            let delays: Vec<Duration> = (0..500).map(|_| policy.delay(attempt)).collect();
+            for delay in &delays {
+                assert!(
+                    *delay >= backoff / 2 && *delay <= backoff,
+                    "attempt {attempt}: {delay:?} outside {:?}..={backoff:?}",
+                    backoff / 2
+                );
+            }
+            // Jittered, not fixed: 500 draws land on both sides of the middle of the range.
+            let middle = backoff.mul_f64(0.75);
+            assert!(delays.iter().any(|d| *d < middle), "attempt {attempt}");
+            assert!(delays.iter().any(|d| *d > middle), "attempt {attempt}");
+        }
     }
 }

@@ -1,7 +1,8 @@
 //! Typed node answers. Each `from_node` reads the JSON a java-tron node (or the simulator)
 //! returns: `{"Error": …}` becomes [`NodeError::Servlet`], `{}` becomes `None` where the node
-//! means "not found", absent fields are proto3 defaults, addresses may be `41…` hex or base58,
-//! and anything else that does not fit is [`NodeError::Malformed`] — never a panic.
+//! means "not found", absent fields are proto3 defaults (except those the node always sends),
+//! addresses may be `41…` hex or base58, and anything else that does not fit — not an object, a
+//! field of the wrong type or missing — is [`NodeError::Malformed`], never a panic.
 
 use std::collections::BTreeMap;
 
@@ -46,8 +47,15 @@ fn is_empty_object(value: &Value) -> bool {
     matches!(value, Value::Object(map) if map.is_empty())
 }
 
+/// An answer that must be one JSON object (serde would also fill a struct from an array).
 fn typed<T: DeserializeOwned>(endpoint: &str, value: &Value) -> Result<T, NodeError> {
     check_error(endpoint, value)?;
+    if !value.is_object() {
+        return Err(malformed(
+            endpoint,
+            format!("expected a JSON object, got {value}"),
+        ));
+    }
     T::deserialize(value).map_err(|e| malformed(endpoint, e))
 }
 
@@ -554,7 +562,8 @@ impl AccountInfo {
     }
 }
 
-/// `getaccountresource`. Absent fields are 0.
+/// `getaccountresource`. Absent fields are 0, except `TotalEnergyLimit`: a network parameter the
+/// node always sends (never 0), so an answer without it is not an account's resources.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 pub struct AccountResource {
     #[serde(default, rename = "freeNetUsed")]
@@ -575,7 +584,7 @@ pub struct AccountResource {
     pub energy_used: i64,
     #[serde(default, rename = "EnergyLimit")]
     pub energy_limit: i64,
-    #[serde(default, rename = "TotalEnergyLimit")]
+    #[serde(rename = "TotalEnergyLimit")]
     pub total_energy_limit: i64,
     #[serde(default, rename = "TotalEnergyWeight")]
     pub total_energy_weight: i64,
@@ -629,12 +638,15 @@ pub fn stake_for_energy(energy: i64, total_energy_limit: i64, total_energy_weigh
     i64::try_from(trx.max(1) * 1_000_000).unwrap_or(i64::MAX)
 }
 
-/// `getcandelegatedmaxsize`: `{"max_size": n}`, or `{}` for 0.
+/// `getcandelegatedmaxsize`: `{"max_size": n}`, or `{}` for 0 (any other object is malformed).
 pub fn max_size_from_node(endpoint: &str, value: &Value) -> Result<i64, NodeError> {
     #[derive(Deserialize)]
     struct Json {
-        #[serde(default)]
         max_size: i64,
+    }
+    check_error(endpoint, value)?;
+    if is_empty_object(value) {
+        return Ok(0);
     }
     let json: Json = typed(endpoint, value)?;
     Ok(json.max_size)
@@ -659,12 +671,16 @@ pub struct DelegatedResource {
 }
 
 impl DelegatedResource {
-    /// `{"delegatedResource": [...]}`, or `{}` for none.
+    /// `{"delegatedResource": [...]}`, or `{}` for none (any other object is malformed).
     pub fn list_from_node(endpoint: &str, value: &Value) -> Result<Vec<Self>, NodeError> {
         #[derive(Deserialize)]
         struct Json {
-            #[serde(default, rename = "delegatedResource")]
+            #[serde(rename = "delegatedResource")]
             delegated_resource: Vec<DelegatedResource>,
+        }
+        check_error(endpoint, value)?;
+        if is_empty_object(value) {
+            return Ok(Vec::new());
         }
         let json: Json = typed(endpoint, value)?;
         Ok(json.delegated_resource)
@@ -735,7 +751,7 @@ pub struct ConstantCall {
 
 impl ConstantCall {
     pub fn from_node(endpoint: &str, value: &Value) -> Result<Self, NodeError> {
-        #[derive(Deserialize, Default)]
+        #[derive(Deserialize)]
         struct ResultJson {
             #[serde(default)]
             result: bool,
@@ -744,9 +760,9 @@ impl ConstantCall {
             #[serde(default)]
             message: Option<String>,
         }
+        // `result` is always there (`{}` at worst); without it this is not a call's answer.
         #[derive(Deserialize)]
         struct Json {
-            #[serde(default)]
             result: ResultJson,
             #[serde(default)]
             energy_used: i64,
@@ -788,7 +804,8 @@ impl ConstantCall {
     }
 }
 
-/// `getchainparameters`: key → value.
+/// `getchainparameters`: key → value. The node always sends `chainParameter`; a parameter whose
+/// value is 0 comes with its `key` only.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ChainParameters(pub BTreeMap<String, i64>);
 
@@ -802,7 +819,7 @@ impl ChainParameters {
         }
         #[derive(Deserialize)]
         struct Json {
-            #[serde(default, rename = "chainParameter")]
+            #[serde(rename = "chainParameter")]
             chain_parameter: Vec<Entry>,
         }
         let json: Json = typed(endpoint, value)?;
