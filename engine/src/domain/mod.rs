@@ -14,6 +14,7 @@ pub mod money;
 pub mod order;
 pub mod price_list;
 pub mod pricing;
+pub mod recent;
 pub mod text;
 pub mod wallet;
 
@@ -30,6 +31,7 @@ pub use money::{Amount, AmountError, Asset, UnknownAsset, MAX_AMOUNT};
 pub use order::{Order, OrderCommand, OrderEvent, OrderPolicy, OrderStatus};
 pub use price_list::{PriceList, PriceListCommand, PriceListEvent, PRICE_LIST_ID};
 pub use pricing::{DurationTier, PriceTable, Quote};
+pub use recent::SETTLED_IDS_KEPT;
 pub use wallet::{KeyRef, Wallet, WalletCommand, WalletEvent};
 
 /// A command addressed to one aggregate. Its type name is stable: it is stored in the command log.
