@@ -146,6 +146,68 @@ async fn two_processes_reserving_on_one_account_never_overdraw_it() {
             .reserved,
         10_000_000
     );
+    // Each process loaded the account once; any conflict was caught up, not reloaded.
+    let (s1, s2) = (one.stats(), two.stats());
+    assert_eq!((s1.cold_loads, s2.cold_loads), (1, 1), "{s1:?} {s2:?}");
+    assert_eq!(two.load(ACCOUNT).await.unwrap().0, replayed);
+}
+
+#[tokio::test]
+async fn a_process_whose_append_finds_the_stream_moved_catches_up_instead_of_reloading() {
+    let db = TestDb::new().await;
+    let one = CommandBus::<Account>::new(db.pool.clone(), ());
+    let two = CommandBus::<Account>::new(db.pool.clone(), ());
+    open_and_fund(&one, 10_000_000).await;
+    // The two processes take turns: every append finds the other one's events first.
+    for i in 0..6 {
+        let bus = if i % 2 == 0 { &two } else { &one };
+        let outcome = bus
+            .execute(ACCOUNT, reserve(i, 1_000_000), meta())
+            .await
+            .unwrap();
+        assert!(outcome.is_accepted());
+    }
+    assert_eq!(one.stats().cold_loads, 1, "{:?}", one.stats());
+    assert_eq!(two.stats().cold_loads, 1, "{:?}", two.stats());
+    assert_eq!(one.stats().stale_appends, 3);
+    assert_eq!(two.stats().stale_appends, 2);
+    let replayed = full_replay(&db.pool).await;
+    assert_eq!(replayed.balance(Asset::Trx).reserved, 6_000_000);
+    assert_eq!(one.load(ACCOUNT).await.unwrap().0, replayed);
+    assert_eq!(two.load(ACCOUNT).await.unwrap().0, replayed);
+}
+
+#[tokio::test]
+async fn a_decision_whose_append_failed_is_not_in_the_state_the_process_catches_up_from() {
+    let db = TestDb::new().await;
+    let one = CommandBus::<Account>::new(db.pool.clone(), ());
+    let two = CommandBus::<Account>::new(db.pool.clone(), ());
+    open_and_fund(&one, 1_000_000).await;
+    assert_eq!(two.load(ACCOUNT).await.unwrap().1, 2);
+    one.execute(ACCOUNT, reserve(1, 600_000), meta())
+        .await
+        .unwrap();
+    // Process two decides on its old state (1,000,000 available) and accepts; the append finds
+    // the stream moved; caught up from the committed state, it decides again and refuses.
+    let outcome = two
+        .execute(ACCOUNT, reserve(2, 600_000), meta())
+        .await
+        .unwrap();
+    assert_eq!(
+        outcome.result,
+        Err(DomainError::InsufficientFunds {
+            asset: Asset::Trx,
+            available: 400_000,
+            requested: 600_000,
+        })
+    );
+    assert_eq!(two.stats().stale_appends, 1);
+    assert_eq!(two.stats().cold_loads, 1);
+    let replayed = full_replay(&db.pool).await;
+    assert_eq!(replayed.balance(Asset::Trx).reserved, 600_000);
+    let (held, version) = two.load(ACCOUNT).await.unwrap();
+    assert_eq!(held, replayed);
+    assert_eq!(version, 3, "the refusal wrote no event");
 }
 
 #[tokio::test]
