@@ -1,6 +1,8 @@
 //! Benchmark of the command bus on one hot aggregate: commands per second on an account with
 //! `--prior-events` events already stored, with 1 and 8 concurrent writers, and the cost of
 //! loading that account cold (snapshot plus tail) against a full postgres-es replay.
+//! `--held N` leaves N reservations open on the account before the measured runs, so its live
+//! state is large (as a pool wallet's is, with every active order's reservation).
 //!
 //!     cargo run --release -p engine --features testing --bin bench-bus -- --prior-events 100000
 //!
@@ -25,6 +27,7 @@ struct Args {
     prior_events: u64,
     commands: u64,
     writers: Vec<usize>,
+    held: u64,
 }
 
 fn parse_args() -> Args {
@@ -32,6 +35,7 @@ fn parse_args() -> Args {
         prior_events: 100_000,
         commands: 5_000,
         writers: vec![1, 8],
+        held: 0,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -39,6 +43,7 @@ fn parse_args() -> Args {
         match flag.as_str() {
             "--prior-events" => args.prior_events = value.parse().expect("--prior-events N"),
             "--commands" => args.commands = value.parse().expect("--commands N"),
+            "--held" => args.held = value.parse().expect("--held N"),
             "--writers" => {
                 args.writers = value
                     .split(',')
@@ -46,7 +51,7 @@ fn parse_args() -> Args {
                     .collect()
             }
             other => {
-                panic!("unknown flag {other}; flags: --prior-events N --commands N --writers 1,8")
+                panic!("unknown flag {other}; flags: --prior-events N --commands N --writers 1,8 --held N")
             }
         }
     }
@@ -191,11 +196,42 @@ async fn main() {
         t.await.unwrap();
     }
     let _ = nth_command(0);
-    let (_, version) = bus.load(id).await.unwrap();
+    // Reservations left open through the measured runs.
+    let held_writers = 16u64;
+    let tasks: Vec<_> = (0..held_writers)
+        .map(|w| {
+            let bus = bus.clone();
+            let count = args.held / held_writers + u64::from(w < args.held % held_writers);
+            tokio::spawn(async move {
+                for i in 0..count {
+                    let reserve = AccountCommand::ReserveFunds {
+                        order_id: OrderId::parse(format!("h-{w}-{i}")).unwrap(),
+                        asset: Asset::Trx,
+                        amount: Amount::new(1_000).unwrap(),
+                    };
+                    bus.execute(id, reserve, meta()).await.unwrap();
+                }
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let (state, version) = bus.load(id).await.unwrap();
+    let t = Instant::now();
+    let copy = std::hint::black_box(state.clone());
+    let copy_time = t.elapsed();
+    drop(copy);
+    let state_bytes = serde_json::to_string(&state).map(|j| j.len()).unwrap_or(0);
     println!("# command bus benchmark");
     println!(
-        "prior events on the aggregate: {version} (seeded in {:.1?})",
-        seeded_at.elapsed()
+        "prior events on the aggregate: {version} (seeded in {:.1?}), {} reservations held",
+        seeded_at.elapsed(),
+        args.held
+    );
+    println!(
+        "its state: {state_bytes} bytes as JSON; one copy of it in memory: {:.1} µs",
+        copy_time.as_secs_f64() * 1e6
     );
     println!();
     println!("| writers | commands | seconds | commands/s | p50 ms | p99 ms |");
