@@ -2,7 +2,8 @@
 //! `--prior-events` events already stored, with 1 and 8 concurrent writers, and the cost of
 //! loading that account cold (snapshot plus tail) against a full postgres-es replay.
 //! `--held N` leaves N reservations open on the account before the measured runs, so its live
-//! state is large (as a pool wallet's is, with every active order's reservation).
+//! state is large (as a pool wallet's is, with every active order's reservation);
+//! `--snapshot-every N` and `--snapshot-bytes-per-event N` set the bus's snapshot spacing.
 //!
 //!     cargo run --release -p engine --features testing --bin bench-bus -- --prior-events 100000
 //!
@@ -18,7 +19,7 @@ use cqrs_es::EventStore;
 use engine::domain::account::{Account, AccountCommand};
 use engine::domain::ids::{AccountId, DepositId, OrderId};
 use engine::domain::{Amount, Asset};
-use engine::store::{Actor, CommandBus, CommandMetadata};
+use engine::store::{Actor, BusConfig, CommandBus, CommandMetadata};
 use postgres_es::PostgresEventRepository;
 use sqlx::postgres::PgPoolOptions;
 use sqlx::{ConnectOptions, Connection};
@@ -28,6 +29,7 @@ struct Args {
     commands: u64,
     writers: Vec<usize>,
     held: u64,
+    bus: BusConfig,
 }
 
 fn parse_args() -> Args {
@@ -36,6 +38,7 @@ fn parse_args() -> Args {
         commands: 5_000,
         writers: vec![1, 8],
         held: 0,
+        bus: BusConfig::default(),
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -44,6 +47,13 @@ fn parse_args() -> Args {
             "--prior-events" => args.prior_events = value.parse().expect("--prior-events N"),
             "--commands" => args.commands = value.parse().expect("--commands N"),
             "--held" => args.held = value.parse().expect("--held N"),
+            "--snapshot-every" => {
+                args.bus.snapshot_every = value.parse().expect("--snapshot-every N")
+            }
+            "--snapshot-bytes-per-event" => {
+                args.bus.snapshot_bytes_per_event =
+                    value.parse().expect("--snapshot-bytes-per-event N")
+            }
             "--writers" => {
                 args.writers = value
                     .split(',')
@@ -51,7 +61,10 @@ fn parse_args() -> Args {
                     .collect()
             }
             other => {
-                panic!("unknown flag {other}; flags: --prior-events N --commands N --writers 1,8 --held N")
+                panic!(
+                    "unknown flag {other}; flags: --prior-events N --commands N --writers 1,8 \
+                     --held N --snapshot-every N --snapshot-bytes-per-event N"
+                )
             }
         }
     }
@@ -157,7 +170,11 @@ async fn main() {
     engine::store::migrate(&pool).await.unwrap();
 
     let id = "tg:hot";
-    let bus = Arc::new(CommandBus::<Account>::new(pool.clone(), ()));
+    let bus = Arc::new(CommandBus::<Account>::with_config(
+        pool.clone(),
+        (),
+        args.bus.clone(),
+    ));
     let open = AccountCommand::OpenAccount {
         account_id: AccountId::parse(id).unwrap(),
         at: Utc::now(),
