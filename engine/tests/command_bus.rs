@@ -8,7 +8,10 @@ use cqrs_es::persist::PersistedEventStore;
 use cqrs_es::EventStore;
 use engine::domain::account::{Account, AccountCommand};
 use engine::domain::ids::{AccountId, DepositId, OrderId};
-use engine::domain::{Amount, Asset, DomainError};
+use engine::domain::{
+    Amount, Asset, DomainAggregate, DomainError, KeyRef, TronAddress, Wallet, WalletCommand,
+};
+use engine::store::event_store::Loaded;
 use engine::store::{Actor, BusConfig, CommandBus, CommandMetadata};
 use engine::testing::TestDb;
 use postgres_es::PostgresEventRepository;
@@ -146,6 +149,68 @@ async fn two_processes_reserving_on_one_account_never_overdraw_it() {
             .reserved,
         10_000_000
     );
+    // Each process loaded the account once; any conflict was caught up, not reloaded.
+    let (s1, s2) = (one.stats(), two.stats());
+    assert_eq!((s1.cold_loads, s2.cold_loads), (1, 1), "{s1:?} {s2:?}");
+    assert_eq!(two.load(ACCOUNT).await.unwrap().0, replayed);
+}
+
+#[tokio::test]
+async fn a_process_whose_append_finds_the_stream_moved_catches_up_instead_of_reloading() {
+    let db = TestDb::new().await;
+    let one = CommandBus::<Account>::new(db.pool.clone(), ());
+    let two = CommandBus::<Account>::new(db.pool.clone(), ());
+    open_and_fund(&one, 10_000_000).await;
+    // The two processes take turns: every append finds the other one's events first.
+    for i in 0..6 {
+        let bus = if i % 2 == 0 { &two } else { &one };
+        let outcome = bus
+            .execute(ACCOUNT, reserve(i, 1_000_000), meta())
+            .await
+            .unwrap();
+        assert!(outcome.is_accepted());
+    }
+    assert_eq!(one.stats().cold_loads, 1, "{:?}", one.stats());
+    assert_eq!(two.stats().cold_loads, 1, "{:?}", two.stats());
+    assert_eq!(one.stats().stale_appends, 3);
+    assert_eq!(two.stats().stale_appends, 2);
+    let replayed = full_replay(&db.pool).await;
+    assert_eq!(replayed.balance(Asset::Trx).reserved, 6_000_000);
+    assert_eq!(one.load(ACCOUNT).await.unwrap().0, replayed);
+    assert_eq!(two.load(ACCOUNT).await.unwrap().0, replayed);
+}
+
+#[tokio::test]
+async fn a_decision_whose_append_failed_is_not_in_the_state_the_process_catches_up_from() {
+    let db = TestDb::new().await;
+    let one = CommandBus::<Account>::new(db.pool.clone(), ());
+    let two = CommandBus::<Account>::new(db.pool.clone(), ());
+    open_and_fund(&one, 1_000_000).await;
+    assert_eq!(two.load(ACCOUNT).await.unwrap().1, 2);
+    one.execute(ACCOUNT, reserve(1, 600_000), meta())
+        .await
+        .unwrap();
+    // Process two decides on its old state (1,000,000 available) and accepts; the append finds
+    // the stream moved; caught up from the committed state, it decides again and refuses.
+    let outcome = two
+        .execute(ACCOUNT, reserve(2, 600_000), meta())
+        .await
+        .unwrap();
+    assert_eq!(
+        outcome.result,
+        Err(DomainError::InsufficientFunds {
+            asset: Asset::Trx,
+            available: 400_000,
+            requested: 600_000,
+        })
+    );
+    assert_eq!(two.stats().stale_appends, 1);
+    assert_eq!(two.stats().cold_loads, 1);
+    let replayed = full_replay(&db.pool).await;
+    assert_eq!(replayed.balance(Asset::Trx).reserved, 600_000);
+    let (held, version) = two.load(ACCOUNT).await.unwrap();
+    assert_eq!(held, replayed);
+    assert_eq!(version, 3, "the refusal wrote no event");
 }
 
 #[tokio::test]
@@ -466,4 +531,226 @@ async fn a_read_sees_what_another_process_appended_since() {
     assert_eq!(seen.balance(Asset::Trx).available, 600_000);
     assert_eq!(version, 3);
     assert_eq!(seen, full_replay(&db.pool).await);
+}
+
+// ---- hot aggregates: the cost of a cold load does not grow with the history ------------------
+
+/// Sends `count` commands from `writers` concurrent callers (so the bus writes them in batches).
+/// Writer `w` sends `command(n, k)` for its `k`-th command, `n` unique across the whole test.
+async fn drive<A>(
+    bus: &Arc<CommandBus<A>>,
+    id: &str,
+    from: u64,
+    count: u64,
+    writers: u64,
+    command: fn(u64, u64) -> A::Command,
+) where
+    A: DomainAggregate + Send + Sync,
+    A::Command: Send,
+    A::Event: Send,
+    A::Error: serde::de::DeserializeOwned + Send + std::fmt::Debug,
+    A::Services: Send + Sync,
+{
+    let per = count / writers;
+    let tasks: Vec<_> = (0..writers)
+        .map(|w| {
+            let bus = bus.clone();
+            let id = id.to_string();
+            tokio::spawn(async move {
+                for k in 0..per {
+                    let n = from + w * per + k;
+                    let outcome = bus.execute(&id, command(n, k), meta()).await.unwrap();
+                    assert!(outcome.is_accepted(), "{:?}", outcome.result);
+                }
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap();
+    }
+}
+
+/// What loading the aggregate cold costs once the bus's background snapshot has caught up:
+/// the load itself (snapshot plus the events after it) and the snapshot interval in force.
+/// Sends `nudge` (a command that names no id) if a snapshot was skipped while one was still
+/// being written, so the next batch takes it.
+async fn cold_load<A>(
+    bus: &CommandBus<A>,
+    pool: &PgPool,
+    id: &str,
+    nudge: A::Command,
+) -> (Loaded<A>, u64)
+where
+    A: DomainAggregate,
+    A::Error: serde::de::DeserializeOwned + Send,
+    A::Event: Send,
+{
+    let config = BusConfig::default();
+    let upcasters = engine::store::upcast::upcasters();
+    for round in 0..200 {
+        let loaded = engine::store::event_store::load::<A>(pool, id, &upcasters)
+            .await
+            .unwrap();
+        let interval = config
+            .snapshot_every
+            .max(loaded.snapshot_bytes / config.snapshot_bytes_per_event);
+        if loaded.from_snapshot && loaded.events_read <= interval {
+            return (loaded, interval);
+        }
+        if round % 20 == 19 {
+            bus.execute(id, nudge.clone(), meta()).await.unwrap();
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    panic!("no snapshot within the interval of the stream's end");
+}
+
+/// A deposit, then two orders reserved and captured, over and over.
+fn account_command(n: u64, k: u64) -> AccountCommand {
+    let order = |n: u64| OrderId::parse(format!("order-{n:09}")).unwrap();
+    match k % 5 {
+        0 => AccountCommand::CreditDeposit {
+            deposit_id: deposit_id(n),
+            asset: Asset::Trx,
+            amount: Amount::new(1_000).unwrap(),
+        },
+        1 | 3 => AccountCommand::ReserveFunds {
+            order_id: order(n),
+            asset: Asset::Trx,
+            amount: Amount::new(1_000).unwrap(),
+        },
+        _ => AccountCommand::CaptureFunds {
+            order_id: order(n - 1),
+        },
+    }
+}
+
+/// Reserve for order `n`, then release it.
+fn wallet_command(n: u64, k: u64) -> WalletCommand {
+    let order = |n: u64| OrderId::parse(format!("order-{n:09}")).unwrap();
+    match k % 2 {
+        0 => WalletCommand::ReserveCapacity {
+            order_id: order(n),
+            sun: 10,
+        },
+        _ => WalletCommand::ReleaseCapacity {
+            order_id: order(n - 1),
+        },
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hot_account_and_wallet_load_as_cheaply_after_20_000_events_as_after_100() {
+    let db = TestDb::new().await;
+    let config = BusConfig::default();
+    // Beyond this size a snapshot would be spaced out by its bytes; below it, every cold load
+    // reads at most `snapshot_every` events after the snapshot.
+    let cap = config.snapshot_every * config.snapshot_bytes_per_event;
+
+    let accounts = Arc::new(CommandBus::<Account>::new(db.pool.clone(), ()));
+    open_and_fund(&accounts, 1_000_000_000).await;
+    let adjust = AccountCommand::AdjustBalance {
+        asset: Asset::Trx,
+        delta: 1,
+        reason: "test".into(),
+        actor: "admin:test".into(),
+    };
+    let address = TronAddress::from_evm_bytes([0x5a; 20]);
+    let wallet = address.to_base58();
+    let wallets = Arc::new(CommandBus::<Wallet>::new(db.pool.clone(), ()));
+    let observe = WalletCommand::ObserveResources {
+        staked_sun: 1_000_000_000,
+        delegatable_sun: 1_000_000_000,
+        energy_limit: 1_000_000,
+        at: Utc::now(),
+    };
+    let register = WalletCommand::RegisterWallet {
+        address,
+        key_ref: KeyRef::new("vault:pool-1"),
+        at: Utc::now(),
+    };
+    for cmd in [register, observe.clone()] {
+        assert!(wallets
+            .execute(&wallet, cmd, meta())
+            .await
+            .unwrap()
+            .is_accepted());
+    }
+
+    // (events in the stream, snapshot bytes, events read by a cold load) at each size.
+    let mut account_costs = Vec::new();
+    let mut wallet_costs = Vec::new();
+    let mut from = 1_000_000;
+    for target in [100u64, 10_000, 20_000] {
+        // Few callers for the first hundred events, many (bigger batches) for the rest.
+        let writers = if target <= 100 { 20 } else { 100 };
+        let (_, account_version) = accounts.load(ACCOUNT).await.unwrap();
+        let (_, wallet_version) = wallets.load(&wallet).await.unwrap();
+        let step = |version: u64, cycle: u64| {
+            let chunk = cycle * writers;
+            target.saturating_sub(version).div_ceil(chunk) * chunk
+        };
+        tokio::join!(
+            drive(
+                &accounts,
+                ACCOUNT,
+                from,
+                step(account_version, 5),
+                writers,
+                account_command,
+            ),
+            drive(
+                &wallets,
+                &wallet,
+                from,
+                step(wallet_version, 2),
+                writers,
+                wallet_command,
+            ),
+        );
+        from += 1_000_000;
+
+        let (cold, interval) = cold_load(&accounts, &db.pool, ACCOUNT, adjust.clone()).await;
+        assert_eq!(
+            interval, config.snapshot_every,
+            "the account's snapshot stays small"
+        );
+        assert_eq!(cold.aggregate, accounts.load(ACCOUNT).await.unwrap().0);
+        account_costs.push((cold.version, cold.snapshot_bytes, cold.events_read));
+        let (cold, interval) = cold_load(&wallets, &db.pool, &wallet, observe.clone()).await;
+        assert_eq!(
+            interval, config.snapshot_every,
+            "the wallet's snapshot stays small"
+        );
+        assert_eq!(cold.aggregate, wallets.load(&wallet).await.unwrap().0);
+        wallet_costs.push((cold.version, cold.snapshot_bytes, cold.events_read));
+    }
+    eprintln!("account (events, snapshot bytes, events read): {account_costs:?}");
+    eprintln!("wallet (events, snapshot bytes, events read): {wallet_costs:?}");
+
+    for costs in [&account_costs, &wallet_costs] {
+        let [small, half, full] = costs[..] else {
+            unreachable!()
+        };
+        assert!(small.0 >= 100 && full.0 >= 20_000, "{costs:?}");
+        for (_, bytes, read) in [small, half, full] {
+            assert!(bytes < cap, "snapshot of {bytes} bytes: {costs:?}");
+            assert!(
+                read <= config.snapshot_every,
+                "{read} events read: {costs:?}"
+            );
+        }
+        // Between 10,000 and 20,000 events the snapshot stops growing: the ids it remembers are
+        // a full window either way (slack: the few reservations held at the moment).
+        assert!(full.1 <= half.1 + 4_096, "{costs:?}");
+    }
+    assert_eq!(
+        full_replay(&db.pool).await,
+        accounts.load(ACCOUNT).await.unwrap().0
+    );
+    // Thousands of batches, one load and one copy of each state: the copy that batches are
+    // decided on is kept in step, not made again per batch.
+    for stats in [accounts.stats(), wallets.stats()] {
+        assert_eq!((stats.cold_loads, stats.state_copies), (1, 1), "{stats:?}");
+    }
 }

@@ -1,6 +1,9 @@
 //! Benchmark of the command bus on one hot aggregate: commands per second on an account with
 //! `--prior-events` events already stored, with 1 and 8 concurrent writers, and the cost of
 //! loading that account cold (snapshot plus tail) against a full postgres-es replay.
+//! `--held N` leaves N reservations open on the account before the measured runs, so its live
+//! state is large (as a pool wallet's is, with every active order's reservation);
+//! `--snapshot-every N` and `--snapshot-bytes-per-event N` set the bus's snapshot spacing.
 //!
 //!     cargo run --release -p engine --features testing --bin bench-bus -- --prior-events 100000
 //!
@@ -16,7 +19,7 @@ use cqrs_es::EventStore;
 use engine::domain::account::{Account, AccountCommand};
 use engine::domain::ids::{AccountId, DepositId, OrderId};
 use engine::domain::{Amount, Asset};
-use engine::store::{Actor, CommandBus, CommandMetadata};
+use engine::store::{Actor, BusConfig, CommandBus, CommandMetadata};
 use postgres_es::PostgresEventRepository;
 use sqlx::postgres::PgPoolOptions;
 use sqlx::{ConnectOptions, Connection};
@@ -25,6 +28,8 @@ struct Args {
     prior_events: u64,
     commands: u64,
     writers: Vec<usize>,
+    held: u64,
+    bus: BusConfig,
 }
 
 fn parse_args() -> Args {
@@ -32,6 +37,8 @@ fn parse_args() -> Args {
         prior_events: 100_000,
         commands: 5_000,
         writers: vec![1, 8],
+        held: 0,
+        bus: BusConfig::default(),
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -39,6 +46,14 @@ fn parse_args() -> Args {
         match flag.as_str() {
             "--prior-events" => args.prior_events = value.parse().expect("--prior-events N"),
             "--commands" => args.commands = value.parse().expect("--commands N"),
+            "--held" => args.held = value.parse().expect("--held N"),
+            "--snapshot-every" => {
+                args.bus.snapshot_every = value.parse().expect("--snapshot-every N")
+            }
+            "--snapshot-bytes-per-event" => {
+                args.bus.snapshot_bytes_per_event =
+                    value.parse().expect("--snapshot-bytes-per-event N")
+            }
             "--writers" => {
                 args.writers = value
                     .split(',')
@@ -46,7 +61,10 @@ fn parse_args() -> Args {
                     .collect()
             }
             other => {
-                panic!("unknown flag {other}; flags: --prior-events N --commands N --writers 1,8")
+                panic!(
+                    "unknown flag {other}; flags: --prior-events N --commands N --writers 1,8 \
+                     --held N --snapshot-every N --snapshot-bytes-per-event N"
+                )
             }
         }
     }
@@ -152,7 +170,11 @@ async fn main() {
     engine::store::migrate(&pool).await.unwrap();
 
     let id = "tg:hot";
-    let bus = Arc::new(CommandBus::<Account>::new(pool.clone(), ()));
+    let bus = Arc::new(CommandBus::<Account>::with_config(
+        pool.clone(),
+        (),
+        args.bus.clone(),
+    ));
     let open = AccountCommand::OpenAccount {
         account_id: AccountId::parse(id).unwrap(),
         at: Utc::now(),
@@ -200,15 +222,48 @@ async fn main() {
         t.await.unwrap();
     }
     let _ = nth_command(0);
-    let (_, version) = bus.load(id).await.unwrap();
+    // Reservations left open through the measured runs.
+    let held_writers = 16u64;
+    let tasks: Vec<_> = (0..held_writers)
+        .map(|w| {
+            let bus = bus.clone();
+            let count = args.held / held_writers + u64::from(w < args.held % held_writers);
+            tokio::spawn(async move {
+                for i in 0..count {
+                    let reserve = AccountCommand::ReserveFunds {
+                        order_id: OrderId::parse(format!("h-{w}-{i}")).unwrap(),
+                        asset: Asset::Trx,
+                        amount: Amount::new(1_000).unwrap(),
+                    };
+                    bus.execute(id, reserve, meta()).await.unwrap();
+                }
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let (state, version) = bus.load(id).await.unwrap();
     assert_eq!(
-        version, args.prior_events,
-        "seeded exactly --prior-events events"
+        version,
+        args.prior_events + args.held,
+        "seeded exactly --prior-events events (and --held reservations)"
     );
+    let version = args.prior_events;
+    let t = Instant::now();
+    let copy = std::hint::black_box(state.clone());
+    let copy_time = t.elapsed();
+    drop(copy);
+    let state_bytes = serde_json::to_string(&state).map(|j| j.len()).unwrap_or(0);
     println!("# command bus benchmark");
     println!(
-        "prior events on the aggregate: {version} (seeded in {:.1?})",
-        seeded_at.elapsed()
+        "prior events on the aggregate: {version} (seeded in {:.1?}), {} reservations held",
+        seeded_at.elapsed(),
+        args.held
+    );
+    println!(
+        "its state: {state_bytes} bytes as JSON; one copy of it in memory: {:.1} µs",
+        copy_time.as_secs_f64() * 1e6
     );
     println!();
     println!("| writers | commands | seconds | commands/s | p50 ms | p99 ms |");

@@ -14,6 +14,7 @@ pub mod money;
 pub mod order;
 pub mod price_list;
 pub mod pricing;
+pub mod recent;
 pub mod text;
 pub mod wallet;
 
@@ -30,6 +31,7 @@ pub use money::{Amount, AmountError, Asset, UnknownAsset, MAX_AMOUNT};
 pub use order::{Order, OrderCommand, OrderEvent, OrderPolicy, OrderStatus};
 pub use price_list::{PriceList, PriceListCommand, PriceListEvent, PRICE_LIST_ID};
 pub use pricing::{DurationTier, PriceTable, Quote};
+pub use recent::SETTLED_IDS_KEPT;
 pub use wallet::{KeyRef, Wallet, WalletCommand, WalletEvent};
 
 /// A command addressed to one aggregate. Its type name is stable: it is stored in the command log.
@@ -52,8 +54,9 @@ pub trait DomainCommand: Clone + fmt::Debug + Send + Sync + 'static {
     }
 }
 
-/// What the command bus needs of an aggregate beyond `cqrs_es::Aggregate`: cloning (a command is
-/// decided on a copy, so a rejected or unwritten decision leaves the live state untouched),
+/// What the command bus needs of an aggregate beyond `cqrs_es::Aggregate`: cloning (the later
+/// commands of a batch are decided on one copy of the held state, so a decision whose append
+/// fails never reaches it),
 /// equality (snapshots and in-memory state are proven equal to a full replay), and a name for
 /// the shape of its serialised state, so a snapshot of an older shape is ignored, not misread.
 pub trait DomainAggregate:
@@ -68,7 +71,7 @@ pub trait DomainAggregate:
 
     /// The pure decision: the events a command produces on this state, or why it is refused.
     /// Must not change `self`; `cqrs_es::Aggregate::handle` is this followed by `apply`. The bus
-    /// calls it directly so that it never clones the state for a decision.
+    /// calls it directly, so a batch of one command is decided without copying the state.
     fn decide(
         &self,
         command: Self::Command,

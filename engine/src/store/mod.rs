@@ -8,6 +8,6 @@ pub mod metadata;
 pub mod migrate;
 pub mod upcast;
 
-pub use bus::{BusConfig, CommandBus, Committed, Outcome};
+pub use bus::{BusConfig, BusStats, CommandBus, Committed, Outcome};
 pub use metadata::{derived_command_id, Actor, CommandMetadata};
 pub use migrate::{migrate, MIGRATOR};

@@ -1,13 +1,14 @@
 //! The account's decisions: which events a command causes, or why it is refused.
 
-use super::{Account, AccountCommand, AccountEvent, ReservationStatus};
-use crate::domain::error::{DomainError, Settlement};
+use super::{Account, AccountCommand, AccountEvent};
+use crate::domain::error::DomainError;
 use crate::domain::ids::OrderId;
 use crate::domain::text::{require_actor, require_reason};
 use crate::domain::DomainAggregate;
 
 impl DomainAggregate for Account {
-    const STATE_SCHEMA: &'static str = "account/1";
+    /// `account/2`: settled orders and credited deposits kept in bounded windows.
+    const STATE_SCHEMA: &'static str = "account/2";
 
     fn decide(
         &self,
@@ -48,7 +49,7 @@ impl DomainAggregate for Account {
                 asset,
                 amount,
             } => {
-                if self.reservations.contains_key(&order_id) {
+                if self.reservations.contains_key(&order_id) || self.settled.contains(&order_id) {
                     return Err(DomainError::OrderAlreadyReserved { order_id });
                 }
                 let after = self.balance(asset).reserve(asset, amount.units())?;
@@ -118,19 +119,17 @@ impl Account {
         &self,
         order_id: &OrderId,
     ) -> Result<(crate::domain::Asset, crate::domain::Amount), DomainError> {
-        let r = self
-            .reservation(order_id)
-            .ok_or_else(|| DomainError::NoReservation {
+        if let Some(r) = self.reservation(order_id) {
+            return Ok((r.asset, r.amount));
+        }
+        Err(match self.settlement(order_id) {
+            Some(settlement) => DomainError::ReservationSettled {
                 order_id: order_id.clone(),
-            })?;
-        let settlement = match r.status {
-            ReservationStatus::Held => return Ok((r.asset, r.amount)),
-            ReservationStatus::Captured => Settlement::Captured,
-            ReservationStatus::Released => Settlement::Released,
-        };
-        Err(DomainError::ReservationSettled {
-            order_id: order_id.clone(),
-            settlement,
+                settlement,
+            },
+            None => DomainError::NoReservation {
+                order_id: order_id.clone(),
+            },
         })
     }
 }

@@ -1,6 +1,13 @@
 //! The `Account` aggregate: a customer's prepaid balances, one per asset. It guards that no
 //! balance goes below zero, that a deposit is credited once, and that an order is reserved once
 //! and then either captured (delivered) or released (refunded), exactly once.
+//!
+//! Its state is bounded by what is in flight, not by its history: it holds the reservations
+//! still open, and remembers settled orders and credited deposits only for the last
+//! [`SETTLED_IDS_KEPT`] of each (see `domain::recent`). Within that window a repeat is refused
+//! by name (`order_already_reserved`, `reservation_settled`, `deposit_already_credited`); beyond
+//! it, the Order and Deposit aggregates and the command log stop repeats
+//! (docs/adr/0007-bounded-aggregate-state.md).
 
 mod balance;
 mod command;
@@ -12,7 +19,7 @@ mod properties;
 #[cfg(test)]
 mod tests;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use cqrs_es::event_sink::EventSink;
@@ -24,24 +31,16 @@ pub use command::AccountCommand;
 pub use event::AccountEvent;
 
 use super::decide::decide_into_sink;
-use super::error::DomainError;
+use super::error::{DomainError, Settlement};
 use super::ids::{AccountId, DepositId, OrderId};
 use super::money::{Amount, Asset};
+use super::recent::{RecentMap, RecentSet, SETTLED_IDS_KEPT};
 
-/// Where an order's reservation stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum ReservationStatus {
-    Held,
-    Captured,
-    Released,
-}
-
-/// Funds reserved for one order.
+/// Funds held for one order, from `FundsReserved` until they are captured or released.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Reservation {
     pub asset: Asset,
     pub amount: Amount,
-    pub status: ReservationStatus,
 }
 
 /// A customer account. Not open until `AccountOpened`.
@@ -50,9 +49,12 @@ pub struct Account {
     id: Option<AccountId>,
     opened_at: Option<DateTime<Utc>>,
     balances: BTreeMap<Asset, Balance>,
-    /// Every order ever reserved, so a second reservation for the same order is refused.
+    /// The reservations still held, by order: as many as the account's orders in flight.
     reservations: BTreeMap<OrderId, Reservation>,
-    credited_deposits: BTreeSet<DepositId>,
+    /// How each of the most recently settled orders was settled (the last `SETTLED_IDS_KEPT`).
+    settled: RecentMap<OrderId, Settlement, SETTLED_IDS_KEPT>,
+    /// The most recently credited deposits (the last `SETTLED_IDS_KEPT`).
+    credited_deposits: RecentSet<DepositId, SETTLED_IDS_KEPT>,
 }
 
 impl Account {
@@ -73,10 +75,18 @@ impl Account {
         self.balances.get(&asset).copied().unwrap_or_default()
     }
 
+    /// The order's reservation, while it is held.
     pub fn reservation(&self, order_id: &OrderId) -> Option<&Reservation> {
         self.reservations.get(order_id)
     }
 
+    /// How the order's reservation was settled, if it is one of the last `SETTLED_IDS_KEPT`
+    /// settled.
+    pub fn settlement(&self, order_id: &OrderId) -> Option<Settlement> {
+        self.settled.get(order_id).copied()
+    }
+
+    /// Whether the deposit is one of the last `SETTLED_IDS_KEPT` credited.
     pub fn has_credited(&self, deposit_id: &DepositId) -> bool {
         self.credited_deposits.contains(deposit_id)
     }
@@ -94,10 +104,9 @@ impl Account {
         totals(balance);
     }
 
-    fn settle(&mut self, order_id: &OrderId, status: ReservationStatus) {
-        if let Some(r) = self.reservations.get_mut(order_id) {
-            r.status = status;
-        }
+    fn settle(&mut self, order_id: OrderId, settlement: Settlement) {
+        self.reservations.remove(&order_id);
+        self.settled.record(order_id, settlement);
     }
 }
 
@@ -135,7 +144,7 @@ impl Aggregate for Account {
                 available_after,
                 reserved_after,
             } => {
-                self.credited_deposits.insert(deposit_id);
+                self.credited_deposits.record(deposit_id);
                 self.set_balance(asset, available_after, reserved_after, |b| {
                     b.deposited = b.deposited.saturating_add(amount.units());
                 });
@@ -147,15 +156,8 @@ impl Aggregate for Account {
                 available_after,
                 reserved_after,
             } => {
-                let status = ReservationStatus::Held;
-                self.reservations.insert(
-                    order_id,
-                    Reservation {
-                        asset,
-                        amount,
-                        status,
-                    },
-                );
+                self.reservations
+                    .insert(order_id, Reservation { asset, amount });
                 self.set_balance(asset, available_after, reserved_after, |_| {});
             }
             AccountEvent::FundsCaptured {
@@ -165,7 +167,7 @@ impl Aggregate for Account {
                 available_after,
                 reserved_after,
             } => {
-                self.settle(&order_id, ReservationStatus::Captured);
+                self.settle(order_id, Settlement::Captured);
                 self.set_balance(asset, available_after, reserved_after, |b| {
                     b.spent = b.spent.saturating_add(amount.units());
                 });
@@ -178,7 +180,7 @@ impl Aggregate for Account {
                 reserved_after,
                 ..
             } => {
-                self.settle(&order_id, ReservationStatus::Released);
+                self.settle(order_id, Settlement::Released);
                 self.set_balance(asset, available_after, reserved_after, |b| {
                     b.refunded = b.refunded.saturating_add(amount.units());
                 });

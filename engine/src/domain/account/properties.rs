@@ -7,6 +7,7 @@ use proptest::prelude::*;
 
 use super::*;
 use crate::domain::money::MAX_AMOUNT;
+use crate::domain::recent::SETTLED_IDS_KEPT;
 use crate::domain::{replay, DomainAggregate};
 
 #[derive(Debug, Clone)]
@@ -105,7 +106,7 @@ fn held(account: &Account, asset: Asset) -> u128 {
     account
         .reservations
         .values()
-        .filter(|r| r.asset == asset && r.status == ReservationStatus::Held)
+        .filter(|r| r.asset == asset)
         .map(|r| u128::from(r.amount.units()))
         .sum()
 }
@@ -152,5 +153,100 @@ proptest! {
             .map(|e| serde_json::from_value(serde_json::to_value(e).unwrap()).unwrap())
             .collect();
         prop_assert_eq!(stored, history);
+    }
+}
+
+/// One step of a long history: a fresh order reserved and then (usually) settled, a fresh
+/// deposit credited, or an old order reserved again.
+#[derive(Debug, Clone)]
+enum Step {
+    Order { settle: u8 },
+    Credit,
+    Again { back: u16 },
+}
+
+fn step() -> impl Strategy<Value = Step> {
+    prop_oneof![
+        8 => (0u8..5).prop_map(|settle| Step::Order { settle }),
+        2 => Just(Step::Credit),
+        1 => (1u16..2_500).prop_map(|back| Step::Again { back }),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(12))]
+
+    #[test]
+    fn long_histories_keep_a_bounded_memory_and_replay_still_reproduces_the_state(
+        steps in prop::collection::vec(step(), SETTLED_IDS_KEPT..SETTLED_IDS_KEPT * 2)
+    ) {
+        let mut live = Account::default();
+        let mut history = Vec::new();
+        let mut run = |live: &mut Account, cmd: AccountCommand| {
+            if let Ok(events) = live.decide(cmd, &()) {
+                for event in events {
+                    live.apply(event.clone());
+                    history.push(event);
+                }
+            }
+        };
+        run(&mut live, AccountCommand::OpenAccount {
+            account_id: AccountId::parse("tg:1").unwrap(),
+            at: Utc.with_ymd_and_hms(2025, 1, 1, 0, 0, 0).unwrap(),
+        });
+        run(&mut live, AccountCommand::CreditDeposit {
+            deposit_id: DepositId::parse(&"ee".repeat(32)).unwrap(),
+            asset: Asset::Trx,
+            amount: Amount::new(10_000).unwrap(),
+        });
+        let long_order = |n: usize| OrderId::parse(format!("ord-{n}")).unwrap();
+        let mut orders = 0usize;
+        let mut deposits = 0usize;
+        for step in &steps {
+            match *step {
+                Step::Order { settle } => {
+                    orders += 1;
+                    let order_id = long_order(orders);
+                    run(&mut live, AccountCommand::ReserveFunds {
+                        order_id: order_id.clone(),
+                        asset: Asset::Trx,
+                        amount: Amount::new(1 + orders as u64 % 7).unwrap(),
+                    });
+                    match settle {
+                        0 => {}
+                        1 | 2 => run(&mut live, AccountCommand::CaptureFunds { order_id }),
+                        _ => run(&mut live, AccountCommand::ReleaseFunds {
+                            order_id,
+                            reason: "refund".into(),
+                        }),
+                    }
+                }
+                Step::Credit => {
+                    deposits += 1;
+                    run(&mut live, AccountCommand::CreditDeposit {
+                        deposit_id: DepositId::parse(&format!("{deposits:064x}")).unwrap(),
+                        asset: Asset::Trx,
+                        amount: Amount::new(1_000).unwrap(),
+                    });
+                }
+                Step::Again { back } => {
+                    let n = orders.saturating_sub(usize::from(back)).max(1);
+                    run(&mut live, AccountCommand::ReserveFunds {
+                        order_id: long_order(n),
+                        asset: Asset::Trx,
+                        amount: Amount::new(1).unwrap(),
+                    });
+                }
+            }
+        }
+        prop_assert!(live.settled.len() <= SETTLED_IDS_KEPT);
+        prop_assert!(live.credited_deposits.len() <= SETTLED_IDS_KEPT);
+        let b = live.balance(Asset::Trx);
+        prop_assert!(b.is_consistent(), "{b:?}");
+        prop_assert_eq!(u128::from(b.reserved), held(&live, Asset::Trx));
+        prop_assert_eq!(&replay::<Account>(history.clone()), &live);
+        let restored: Account =
+            serde_json::from_value(serde_json::to_value(&live).unwrap()).unwrap();
+        prop_assert_eq!(&restored, &live);
     }
 }

@@ -548,7 +548,7 @@ fn command_and_event_names_are_stable() {
         "externally tagged: {json}"
     );
     assert_eq!(Account::TYPE, "account");
-    assert_eq!(<Account as DomainAggregate>::STATE_SCHEMA, "account/1");
+    assert_eq!(<Account as DomainAggregate>::STATE_SCHEMA, "account/2");
 }
 
 #[test]
@@ -560,7 +560,161 @@ fn decide_leaves_the_state_alone_and_handle_applies_what_it_decided() {
     let after = replay::<Account>(with_ten_trx().into_iter().chain(events));
     assert_eq!(after.balance(Asset::Trx).reserved, 1_000);
     assert_eq!(
-        after.reservation(&order(1)).map(|r| r.status),
-        Some(ReservationStatus::Held)
+        after.reservation(&order(1)).copied(),
+        Some(Reservation {
+            asset: Asset::Trx,
+            amount: amount(1_000)
+        })
     );
+}
+
+// ---- a bounded memory of settled orders and credited deposits -------------------------------
+
+const N: usize = SETTLED_IDS_KEPT;
+
+fn long_deposit(n: usize) -> DepositId {
+    DepositId::parse(&format!("{n:064x}")).unwrap()
+}
+
+/// 10 TRX credited, then orders 1..=count each reserved for 1 sun and settled: odd ones
+/// captured, even ones released.
+fn settled_orders(count: usize) -> Vec<AccountEvent> {
+    let mut events = with_ten_trx();
+    let mut available = 10_000_000;
+    for n in 1..=count as u32 {
+        events.push(reserved(n, 1, available - 1, 1));
+        if n % 2 == 1 {
+            available -= 1;
+            events.push(captured(n, 1, available, 0));
+        } else {
+            events.push(released(n, 1, available, 0));
+        }
+    }
+    events
+}
+
+/// Deposits 1..=count credited, 1 sun each, after opening.
+fn credited_deposits(count: usize) -> Vec<AccountEvent> {
+    let credits = (1..=count).map(|n| AccountEvent::FundsCredited {
+        deposit_id: long_deposit(n),
+        asset: Asset::Trx,
+        amount: amount(1),
+        available_after: n as u64,
+        reserved_after: 0,
+    });
+    std::iter::once(opened()).chain(credits).collect()
+}
+
+#[test]
+fn an_order_settled_within_the_window_is_still_refused_by_name() {
+    // Exactly N settled: order 1 is the oldest the account still remembers.
+    let given = || settled_orders(N);
+    AccountTest::with(())
+        .given(given())
+        .when(reserve(1, 1_000))
+        .then_expect_error(DomainError::OrderAlreadyReserved { order_id: order(1) });
+    AccountTest::with(())
+        .given(given())
+        .when(AccountCommand::CaptureFunds { order_id: order(1) })
+        .then_expect_error(DomainError::ReservationSettled {
+            order_id: order(1),
+            settlement: Settlement::Captured,
+        });
+    AccountTest::with(())
+        .given(given())
+        .when(release(2))
+        .then_expect_error(DomainError::ReservationSettled {
+            order_id: order(2),
+            settlement: Settlement::Released,
+        });
+}
+
+#[test]
+fn after_n_plus_k_settlements_the_account_remembers_exactly_the_last_n() {
+    let k = 5;
+    let account = replay::<Account>(settled_orders(N + k));
+    assert_eq!(account.settled.len(), N);
+    assert!(
+        account.reservations.is_empty(),
+        "settled orders are not held"
+    );
+    let remembered: Vec<&OrderId> = account.settled.iter().map(|(id, _)| id).collect();
+    assert_eq!(remembered.first(), Some(&&order(k as u32 + 1)));
+    assert_eq!(remembered.last(), Some(&&order((N + k) as u32)));
+    for n in 1..=k as u32 {
+        assert_eq!(
+            account.settlement(&order(n)),
+            None,
+            "order {n} is forgotten"
+        );
+    }
+    assert_eq!(
+        account.settlement(&order(k as u32 + 1)),
+        Some(Settlement::Released)
+    );
+}
+
+#[test]
+fn an_order_settled_before_the_window_is_no_longer_known_to_the_account() {
+    // Orders 1..=5 have left the window: settling one again finds no reservation (no money
+    // moves), and a second reservation is no longer stopped here but by the order's own state
+    // machine and the command log (ADR 0007).
+    let k = 5;
+    AccountTest::with(())
+        .given(settled_orders(N + k))
+        .when(AccountCommand::CaptureFunds { order_id: order(1) })
+        .then_expect_error(DomainError::NoReservation { order_id: order(1) });
+    let available = 10_000_000 - (N + k).div_ceil(2) as u64;
+    AccountTest::with(())
+        .given(settled_orders(N + k))
+        .when(reserve(1, 1_000))
+        .then_expect_events(vec![reserved(1, 1_000, available - 1_000, 1_000)]);
+    AccountTest::with(())
+        .given(settled_orders(N + k))
+        .when(reserve(k as u32 + 1, 1_000))
+        .then_expect_error(DomainError::OrderAlreadyReserved {
+            order_id: order(k as u32 + 1),
+        });
+}
+
+#[test]
+fn a_deposit_credited_within_the_window_is_refused_and_the_window_keeps_the_last_n() {
+    let k = 3;
+    let account = replay::<Account>(credited_deposits(N + k));
+    assert_eq!(account.credited_deposits.len(), N);
+    assert_eq!(
+        account.credited_deposits.iter().next(),
+        Some(&long_deposit(k + 1))
+    );
+    assert!(!account.has_credited(&long_deposit(k)));
+    let credit = |n: usize| AccountCommand::CreditDeposit {
+        deposit_id: long_deposit(n),
+        asset: Asset::Trx,
+        amount: amount(1),
+    };
+    AccountTest::with(())
+        .given(credited_deposits(N + k))
+        .when(credit(k + 1))
+        .then_expect_error(DomainError::DepositAlreadyCredited {
+            deposit_id: long_deposit(k + 1),
+        });
+    AccountTest::with(())
+        .given(credited_deposits(N + k))
+        .when(credit(N + k))
+        .then_expect_error(DomainError::DepositAlreadyCredited {
+            deposit_id: long_deposit(N + k),
+        });
+}
+
+#[test]
+fn a_snapshot_of_a_full_window_restores_the_same_account() {
+    let live = replay::<Account>(settled_orders(N + 7));
+    let json = serde_json::to_string(&live).unwrap();
+    let restored: Account = serde_json::from_str(&json).unwrap();
+    assert_eq!(restored, live);
+    // The snapshot holds N settled orders, whatever the history's length (ids of 4 digits in
+    // both windows here, so the sizes match exactly).
+    let size =
+        |count| serde_json::to_string(&replay::<Account>(settled_orders(count))).map(|j| j.len());
+    assert_eq!(size(3 * N).unwrap(), size(2 * N).unwrap());
 }

@@ -7,7 +7,8 @@ use crate::domain::text::{require_actor, require_reason};
 use crate::domain::{DomainAggregate, DomainCommand};
 
 impl DomainAggregate for Wallet {
-    const STATE_SCHEMA: &'static str = "wallet/1";
+    /// `wallet/2`: released orders kept in a bounded window.
+    const STATE_SCHEMA: &'static str = "wallet/2";
 
     fn decide(
         &self,

@@ -2,6 +2,10 @@
 //! its key (never the key), the stake last observed on chain, and the capacity reserved per
 //! order. Free capacity = staked − Σ reserved (never below zero); a disabled wallet takes no
 //! new reservations but can always release them.
+//!
+//! Its state is bounded by the orders it lends to now, not by its history: it holds the open
+//! reservations and remembers only the last [`SETTLED_IDS_KEPT`] released orders (see
+//! `domain::recent`), so a pool wallet loads as fast after a million orders as after a hundred.
 
 mod command;
 mod decide;
@@ -13,7 +17,7 @@ mod properties;
 #[cfg(test)]
 mod tests;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use cqrs_es::event_sink::EventSink;
@@ -27,6 +31,7 @@ pub use key_ref::{KeyRef, MAX_KEY_REF_LEN};
 use super::decide::decide_into_sink;
 use super::error::DomainError;
 use super::ids::OrderId;
+use super::recent::{RecentSet, SETTLED_IDS_KEPT};
 use super::TronAddress;
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -40,8 +45,9 @@ pub struct Wallet {
     observed_at: Option<DateTime<Utc>>,
     /// Sun held per order, from delegation request until reclaim or release.
     reservations: BTreeMap<OrderId, u64>,
-    /// Orders whose reservation was released: an order reserves on a wallet once.
-    released: BTreeSet<OrderId>,
+    /// The last `SETTLED_IDS_KEPT` orders whose reservation was released: an order reserves on
+    /// a wallet once (older ones are stopped by the order's own state machine).
+    released: RecentSet<OrderId, SETTLED_IDS_KEPT>,
 }
 
 impl Wallet {
@@ -131,7 +137,7 @@ impl Aggregate for Wallet {
             }
             WalletEvent::CapacityReleased { order_id, .. } => {
                 self.reservations.remove(&order_id);
-                self.released.insert(order_id);
+                self.released.record(order_id);
             }
             WalletEvent::WalletDisabled { .. } => self.disabled = true,
             WalletEvent::WalletEnabled { .. } => self.disabled = false,

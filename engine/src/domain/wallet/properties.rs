@@ -5,6 +5,7 @@ use chrono::{TimeDelta, TimeZone, Utc};
 use proptest::prelude::*;
 
 use super::*;
+use crate::domain::recent::SETTLED_IDS_KEPT;
 use crate::domain::{replay, DomainAggregate};
 
 #[derive(Debug, Clone)]
@@ -86,6 +87,62 @@ proptest! {
             }
             prop_assert_eq!(live.free_sun(), live.staked_sun().saturating_sub(live.reserved_sun()));
         }
+        prop_assert_eq!(&replay::<Wallet>(history.clone()), &live);
+        let restored: Wallet = serde_json::from_value(serde_json::to_value(&live).unwrap()).unwrap();
+        prop_assert_eq!(&restored, &live);
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(12))]
+
+    #[test]
+    fn a_long_history_keeps_a_bounded_memory_and_replay_still_reproduces_the_wallet(
+        steps in prop::collection::vec((0u8..6, 1u16..2_500), SETTLED_IDS_KEPT..SETTLED_IDS_KEPT * 2)
+    ) {
+        let at = Utc.with_ymd_and_hms(2025, 1, 1, 0, 0, 0).unwrap();
+        let mut live = Wallet::default();
+        let mut history = Vec::new();
+        let mut run = |live: &mut Wallet, cmd: WalletCommand| {
+            if let Ok(events) = live.decide(cmd, &()) {
+                for event in events {
+                    live.apply(event.clone());
+                    history.push(event);
+                }
+            }
+        };
+        run(&mut live, WalletCommand::RegisterWallet {
+            address: TronAddress::from_evm_bytes([7; 20]),
+            key_ref: KeyRef::new("vault:prop"),
+            at,
+        });
+        run(&mut live, WalletCommand::ObserveResources {
+            staked_sun: 1_000_000,
+            delegatable_sun: 1_000_000,
+            energy_limit: 10_000,
+            at,
+        });
+        let order_id = |n: usize| OrderId::parse(format!("ord-{n}")).unwrap();
+        let mut orders = 0usize;
+        for &(kind, back) in &steps {
+            match kind {
+                // A fresh order that is released again at once (4 in 6), or kept (1 in 6).
+                0..=4 => {
+                    orders += 1;
+                    run(&mut live, WalletCommand::ReserveCapacity { order_id: order_id(orders), sun: 10 });
+                    if kind > 0 {
+                        run(&mut live, WalletCommand::ReleaseCapacity { order_id: order_id(orders) });
+                    }
+                }
+                // An older order tries to reserve again.
+                _ => {
+                    let n = orders.saturating_sub(usize::from(back)).max(1);
+                    run(&mut live, WalletCommand::ReserveCapacity { order_id: order_id(n), sun: 10 });
+                }
+            }
+        }
+        prop_assert!(live.released.len() <= SETTLED_IDS_KEPT);
+        prop_assert_eq!(live.free_sun(), live.staked_sun().saturating_sub(live.reserved_sun()));
         prop_assert_eq!(&replay::<Wallet>(history.clone()), &live);
         let restored: Wallet = serde_json::from_value(serde_json::to_value(&live).unwrap()).unwrap();
         prop_assert_eq!(&restored, &live);

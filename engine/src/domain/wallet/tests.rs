@@ -308,6 +308,53 @@ fn an_order_reserves_capacity_on_a_wallet_once() {
         .then_expect_error(DomainError::CapacityAlreadyReserved { order_id: order(1) });
 }
 
+/// Orders 1..=count each reserved for 10 sun and released.
+fn released_orders(count: usize) -> Vec<WalletEvent> {
+    let mut events = staked();
+    for n in 1..=count as u32 {
+        events.push(reserved(n, 10, 10));
+        events.push(WalletEvent::CapacityReleased {
+            order_id: order(n),
+            sun: 10,
+            reserved_after: 0,
+            free_after: STAKED,
+        });
+    }
+    events
+}
+
+#[test]
+fn an_order_released_within_the_window_cannot_reserve_again() {
+    // Exactly SETTLED_IDS_KEPT released: order 1 is the oldest the wallet remembers.
+    WalletTest::with(())
+        .given(released_orders(SETTLED_IDS_KEPT))
+        .when(reserve(1, 10))
+        .then_expect_error(DomainError::CapacityAlreadyReserved { order_id: order(1) });
+}
+
+#[test]
+fn after_n_plus_k_releases_the_wallet_remembers_exactly_the_last_n() {
+    let (n, k) = (SETTLED_IDS_KEPT, 4);
+    let wallet = crate::domain::replay::<Wallet>(released_orders(n + k));
+    assert_eq!(wallet.released.len(), n);
+    assert_eq!(wallet.released.iter().next(), Some(&order(k as u32 + 1)));
+    assert!(wallet.reservations.is_empty());
+    // The oldest four are forgotten: the order's own state machine stops a second reservation
+    // on a wallet it left (ADR 0007); the next one is still refused here.
+    WalletTest::with(())
+        .given(released_orders(n + k))
+        .when(reserve(1, 10))
+        .then_expect_events(vec![reserved(1, 10, 10)]);
+    WalletTest::with(())
+        .given(released_orders(n + k))
+        .when(reserve(k as u32 + 1, 10))
+        .then_expect_error(DomainError::CapacityAlreadyReserved {
+            order_id: order(k as u32 + 1),
+        });
+    let restored: Wallet = serde_json::from_value(serde_json::to_value(&wallet).unwrap()).unwrap();
+    assert_eq!(restored, wallet);
+}
+
 // ---- ReleaseCapacity ------------------------------------------------------------------------
 
 #[test]
@@ -442,7 +489,7 @@ fn wallet_names_are_stable_and_the_key_reference_is_stored_as_given() {
     assert_eq!(disabled().event_type(), "WalletDisabled");
     assert_eq!(disabled().event_version(), "1.0");
     assert_eq!(Wallet::TYPE, "wallet");
-    assert_eq!(<Wallet as DomainAggregate>::STATE_SCHEMA, "wallet/1");
+    assert_eq!(<Wallet as DomainAggregate>::STATE_SCHEMA, "wallet/2");
     let json = serde_json::to_value(registered()).unwrap();
     assert_eq!(json["WalletRegistered"]["key_ref"], "vault:pool-1");
     assert_eq!(json["WalletRegistered"]["address"], address().to_base58());
