@@ -466,6 +466,8 @@ where
                     self.stale_appends.fetch_add(1, Ordering::Relaxed);
                     tracing::debug!(attempt, "stream moved on; deciding the batch again");
                     if attempt >= self.config.max_attempts {
+                        // Leave the held state current for the next command.
+                        self.catch_up(aggregate_id, state).await;
                         let attempts = attempt;
                         let id = aggregate_id.to_string();
                         return fail_all_with(batch, |_| Error::Conflict {
