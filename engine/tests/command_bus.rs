@@ -741,8 +741,9 @@ async fn a_hot_account_and_wallet_load_as_cheaply_after_20_000_events_as_after_1
             );
         }
         // Between 10,000 and 20,000 events the snapshot stops growing: the ids it remembers are
-        // a full window either way (slack: the few reservations held at the moment).
-        assert!(full.1 <= half.1 + 4_096, "{costs:?}");
+        // a full window either way. Slack of a tenth: the reservations held at that moment, and
+        // ids a digit longer (1,024 ids × one byte). Growing with the history would double it.
+        assert!(full.1 <= half.1 + half.1 / 10, "{costs:?}");
     }
     assert_eq!(
         full_replay(&db.pool).await,
