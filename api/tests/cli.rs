@@ -229,6 +229,19 @@ impl Drop for DataDir {
     }
 }
 
+/// True (and says so) when the private cluster cannot be tested here: the README promises the
+/// tests pass with only `DATABASE_URL`, where no server binaries may be installed.
+fn skipped_without_server_binaries() -> bool {
+    if server_binaries_installed() {
+        return false;
+    }
+    eprintln!(
+        "SKIPPED: no PostgreSQL server binaries (initdb, pg_ctl) installed; the private \
+         cluster cannot be tested on this machine"
+    );
+    true
+}
+
 /// Whether PostgreSQL's server binaries are installed where the private cluster looks for them.
 fn server_binaries_installed() -> bool {
     let mut dirs: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
@@ -265,11 +278,7 @@ fn assert_stopped(data: &DataDir, port: u16) {
 
 #[test]
 fn without_database_url_migrate_starts_a_private_cluster_in_the_data_dir_and_stops_it_on_exit() {
-    if !server_binaries_installed() {
-        eprintln!(
-            "SKIPPED: no PostgreSQL server binaries (initdb, pg_ctl) installed; the private \
-             cluster cannot be tested on this machine"
-        );
+    if skipped_without_server_binaries() {
         return;
     }
     let data = DataDir::new("migrate");
@@ -299,11 +308,7 @@ fn without_database_url_migrate_starts_a_private_cluster_in_the_data_dir_and_sto
 
 #[test]
 fn a_process_that_fails_after_starting_its_private_cluster_still_stops_it() {
-    if !server_binaries_installed() {
-        eprintln!(
-            "SKIPPED: no PostgreSQL server binaries (initdb, pg_ctl) installed; the private \
-             cluster cannot be tested on this machine"
-        );
+    if skipped_without_server_binaries() {
         return;
     }
     let data = DataDir::new("fail");
@@ -329,11 +334,7 @@ fn a_process_that_fails_after_starting_its_private_cluster_still_stops_it() {
 
 #[test]
 fn a_process_that_finds_the_private_cluster_running_leaves_it_running() {
-    if !server_binaries_installed() {
-        eprintln!(
-            "SKIPPED: no PostgreSQL server binaries (initdb, pg_ctl) installed; the private \
-             cluster cannot be tested on this machine"
-        );
+    if skipped_without_server_binaries() {
         return;
     }
     let data = DataDir::new("shared");
