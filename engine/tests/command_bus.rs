@@ -311,6 +311,126 @@ async fn the_same_command_id_sent_twice_produces_one_set_of_events_and_the_first
     assert_eq!(event_count(&db.pool).await, before + 1);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn commands_on_many_aggregates_at_once_share_append_statements_and_each_is_written_once() {
+    let db = TestDb::new().await;
+    let config = BusConfig {
+        max_appends: 1,
+        ..BusConfig::default()
+    };
+    let bus = Arc::new(CommandBus::<Account>::with_config(
+        db.pool.clone(),
+        (),
+        config,
+    ));
+    let tasks: Vec<_> = (0..64)
+        .map(|i| {
+            let bus = bus.clone();
+            tokio::spawn(async move {
+                let id = format!("tg:{i}");
+                let open = AccountCommand::OpenAccount {
+                    account_id: AccountId::parse(&id).unwrap(),
+                    at: Utc::now(),
+                };
+                bus.execute(&id, open, meta()).await.unwrap()
+            })
+        })
+        .collect();
+    let mut positions = Vec::new();
+    for task in tasks {
+        let outcome = task.await.unwrap();
+        positions.extend(outcome.result.unwrap().positions);
+    }
+    let stored: Vec<i64> =
+        sqlx::query_scalar("SELECT global_position FROM events ORDER BY global_position")
+            .fetch_all(&db.pool)
+            .await
+            .unwrap();
+    let mut answered: Vec<i64> = positions.iter().map(|p| p.global_position).collect();
+    answered.sort();
+    assert_eq!(
+        answered, stored,
+        "every account opened once, at the position it was told"
+    );
+    let statements = bus.stats().append_statements;
+    assert!(statements < 64, "{statements} statements for 64 commands");
+}
+
+/// Waits until `n` sessions of this database wait on a lock.
+async fn until_waiting_on_locks(pool: &PgPool, n: i64) {
+    for _ in 0..500 {
+        let waiting: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM pg_stat_activity \
+             WHERE datname = current_database() AND wait_event_type = 'Lock'",
+        )
+        .fetch_one(pool)
+        .await
+        .unwrap();
+        if waiting >= n {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    panic!("no session waits on a lock");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_caller_that_goes_away_mid_batch_does_not_abandon_the_commands_it_carried() {
+    let db = TestDb::new().await;
+    let bus = Arc::new(CommandBus::<Account>::new(db.pool.clone(), ()));
+    open_and_fund(&bus, 5_000_000).await;
+    // Reads of the events wait for `reads`; appends to the command log wait for `appends`.
+    let mut reads = db.pool.begin().await.unwrap();
+    sqlx::query("LOCK TABLE events IN ACCESS EXCLUSIVE MODE")
+        .execute(&mut *reads)
+        .await
+        .unwrap();
+    let mut appends = db.pool.begin().await.unwrap();
+    sqlx::query("LOCK TABLE command_log IN EXCLUSIVE MODE")
+        .execute(&mut *appends)
+        .await
+        .unwrap();
+    // A read holds the account's writer until `reads` ends; meanwhile two commands queue, and
+    // the first to take the writer (the first to ask) decides both in one batch.
+    let reader = {
+        let bus = bus.clone();
+        tokio::spawn(async move { bus.load(ACCOUNT).await })
+    };
+    until_waiting_on_locks(&db.pool, 1).await;
+    let spawn_reserve = |order: usize| {
+        let bus = bus.clone();
+        tokio::spawn(async move {
+            bus.execute(ACCOUNT, reserve(order, 1_000_000), meta())
+                .await
+        })
+    };
+    let leader = spawn_reserve(1);
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    let carried = spawn_reserve(2);
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    reads.commit().await.unwrap();
+    reader.await.unwrap().unwrap();
+    // The batch's append now waits on `appends`; its leader goes away.
+    until_waiting_on_locks(&db.pool, 1).await;
+    leader.abort();
+    assert!(leader.await.unwrap_err().is_cancelled());
+    appends.commit().await.unwrap();
+
+    let outcome = tokio::time::timeout(std::time::Duration::from_secs(10), carried)
+        .await
+        .expect("the carried command is answered")
+        .unwrap()
+        .unwrap();
+    assert!(outcome.is_accepted());
+    let (account, _) = bus.load(ACCOUNT).await.unwrap();
+    assert_eq!(
+        account.balance(Asset::Trx).reserved,
+        2_000_000,
+        "both commands of the batch were written"
+    );
+    assert_eq!(account, full_replay(&db.pool).await);
+}
+
 #[tokio::test]
 async fn the_same_command_id_racing_in_two_processes_produces_one_set_of_events() {
     let db = TestDb::new().await;

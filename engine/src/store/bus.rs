@@ -40,6 +40,7 @@ use crate::domain::{DomainAggregate, DomainCommand};
 use crate::error::Error;
 use crate::log::LogPosition;
 use crate::store::event_store::{self, AppendError, AppendResult, Loaded, LogRow, NewEvent};
+use crate::store::group_append::{AppendRequest, GroupAppender};
 use crate::store::metadata::CommandMetadata;
 use crate::store::upcast::upcasters;
 
@@ -55,6 +56,11 @@ pub struct BusConfig {
     pub snapshot_bytes_per_event: u64,
     /// At most this many queued commands are decided in one statement.
     pub max_batch: usize,
+    /// At most this many append statements of this bus are in flight at once; appends queued
+    /// meanwhile (of other aggregates) are written together in the next one (group commit).
+    pub max_appends: usize,
+    /// At most this many aggregates' appends are written in one statement.
+    pub max_group: usize,
     /// Aggregates kept in memory; idle ones beyond this are dropped (and reloaded when needed).
     pub max_cached: usize,
 }
@@ -66,6 +72,8 @@ impl Default for BusConfig {
             snapshot_every: 100,
             snapshot_bytes_per_event: 2_048,
             max_batch: 500,
+            max_appends: 4,
+            max_group: 256,
             max_cached: 10_000,
         }
     }
@@ -135,7 +143,7 @@ struct Pending<A: Aggregate> {
 
 struct Writer<A: Aggregate> {
     queue: StdMutex<Vec<Pending<A>>>,
-    state: Mutex<Held<A>>,
+    state: Arc<Mutex<Held<A>>>,
     /// A snapshot of this aggregate is being written by a background task.
     snapshotting: Arc<AtomicBool>,
     /// The size in bytes of the last snapshot written by this process.
@@ -168,11 +176,20 @@ pub struct BusStats {
     /// Copies made of a held state to decide a batch of several commands on (once per
     /// aggregate, and again after an append that failed or a catch-up).
     pub state_copies: u64,
+    /// Statements that appended for this bus; fewer than the batches appended when concurrent
+    /// commands on different aggregates were written together (group commit).
+    pub append_statements: u64,
 }
 
 /// Runs commands for one aggregate type.
 pub struct CommandBus<A: DomainAggregate> {
+    core: Arc<Core<A>>,
+}
+
+/// What a bus shares with the tasks that run its batches; its methods are the bus's (`Deref`).
+pub struct Core<A: DomainAggregate> {
     pool: PgPool,
+    appender: GroupAppender,
     services: RwLock<Arc<A::Services>>,
     writers: StdMutex<HashMap<String, Arc<Writer<A>>>>,
     upcasters: Vec<Box<dyn EventUpcaster>>,
@@ -182,6 +199,14 @@ pub struct CommandBus<A: DomainAggregate> {
     cold_loads: AtomicU64,
     stale_appends: AtomicU64,
     state_copies: AtomicU64,
+}
+
+impl<A: DomainAggregate> std::ops::Deref for CommandBus<A> {
+    type Target = Core<A>;
+
+    fn deref(&self) -> &Core<A> {
+        &self.core
+    }
 }
 
 impl<A> CommandBus<A>
@@ -195,8 +220,10 @@ where
     }
 
     pub fn with_config(pool: PgPool, services: A::Services, config: BusConfig) -> Self {
-        Self {
+        let appender = GroupAppender::new(pool.clone(), config.max_appends, config.max_group);
+        let core = Core {
             pool,
+            appender,
             services: RwLock::new(Arc::new(services)),
             writers: StdMutex::new(HashMap::new()),
             upcasters: upcasters(),
@@ -205,65 +232,19 @@ where
             cold_loads: AtomicU64::new(0),
             stale_appends: AtomicU64::new(0),
             state_copies: AtomicU64::new(0),
+        };
+        Self {
+            core: Arc::new(core),
         }
     }
 
     /// Signals `appended` after every append of this bus, so readers of the log in this process
     /// can look at once instead of at their next poll.
     pub fn with_append_signal(mut self, appended: Arc<tokio::sync::Notify>) -> Self {
-        self.appended = Some(appended);
+        Arc::get_mut(&mut self.core)
+            .expect("the append signal is set before the bus is shared")
+            .appended = Some(appended);
         self
-    }
-
-    /// Changes the services the aggregate decides with (e.g. a new price table) in one step: `change` sees the current ones and returns the new
-    /// ones, or `None` to keep them. Two updaters never lose each other's change.
-    pub fn update_services(
-        &self,
-        change: impl FnOnce(&A::Services) -> Option<A::Services>,
-    ) -> bool {
-        let mut services = self.services.write().unwrap_or_else(|p| p.into_inner());
-        match change(&services) {
-            Some(new) => {
-                *services = Arc::new(new);
-                true
-            }
-            None => false,
-        }
-    }
-
-    pub fn pool(&self) -> &PgPool {
-        &self.pool
-    }
-
-    /// How often this bus loaded an aggregate cold, and how often an append found its stream
-    /// moved by another process.
-    pub fn stats(&self) -> BusStats {
-        BusStats {
-            cold_loads: self.cold_loads.load(Ordering::Relaxed),
-            stale_appends: self.stale_appends.load(Ordering::Relaxed),
-            state_copies: self.state_copies.load(Ordering::Relaxed),
-        }
-    }
-
-    /// Loads an aggregate from the store: its snapshot plus the events after it.
-    async fn load_cold(&self, aggregate_id: &str) -> Result<Loaded<A>, Error> {
-        self.cold_loads.fetch_add(1, Ordering::Relaxed);
-        event_store::load::<A>(&self.pool, aggregate_id, &self.upcasters).await
-    }
-
-    /// Brings the held state up to date with what other processes appended since its version;
-    /// drops it (to be loaded afresh) if that fails.
-    async fn catch_up(&self, aggregate_id: &str, state: &mut Option<Loaded<A>>) {
-        let Some(loaded) = state.as_mut() else {
-            return;
-        };
-        match event_store::catch_up(&self.pool, aggregate_id, loaded, &self.upcasters).await {
-            Ok(events) => tracing::debug!(events, "caught up with other writers"),
-            Err(e) => {
-                tracing::warn!(error = %e, "catching up failed; the aggregate will be reloaded");
-                *state = None;
-            }
-        }
     }
 
     /// Runs one command. `Ok` carries the domain's decision (accepted or rejected); `Err` is
@@ -306,7 +287,7 @@ where
                     reply: tx,
                 });
             loop {
-                let mut held = writer.state.lock().await;
+                let held = writer.state.clone().lock_owned().await;
                 if let Ok(result) = rx.try_recv() {
                     return log_outcome(result);
                 }
@@ -316,12 +297,31 @@ where
                     q.drain(..n).collect()
                 };
                 if !batch.is_empty() {
-                    self.run_batch(aggregate_id, &mut held, batch).await;
-                    if let Some(loaded) = held.loaded.as_mut() {
-                        self.maybe_snapshot(aggregate_id, loaded, &writer);
+                    // A batch of more than this caller's own command runs in a task of its
+                    // own: if this caller goes away (an HTTP client hanging up drops its
+                    // request), the batch still runs and answers the others. (A batch of one
+                    // is this caller's: the queue is first in, first out, and its command is
+                    // still in it.) Cancelling a batch at any await leaves the held state a
+                    // committed one; an append it made is found by the next (stale, caught up).
+                    let carries_others = batch.len() > 1;
+                    let core = self.core.clone();
+                    let id = aggregate_id.to_string();
+                    let writer = writer.clone();
+                    let run = async move {
+                        let mut held = held;
+                        core.run_batch(&id, &mut held, batch).await;
+                        if let Some(loaded) = held.loaded.as_mut() {
+                            core.maybe_snapshot(&id, loaded, &writer);
+                        }
+                    };
+                    if carries_others {
+                        let _ = tokio::spawn(run.in_current_span()).await;
+                    } else {
+                        run.await;
                     }
+                } else {
+                    drop(held);
                 }
-                drop(held);
                 if let Ok(result) = rx.try_recv() {
                     return log_outcome(result);
                 }
@@ -329,6 +329,65 @@ where
         }
         .instrument(span)
         .await
+    }
+}
+
+impl<A> Core<A>
+where
+    A: DomainAggregate,
+    A::Error: serde::de::DeserializeOwned + Send,
+    A::Event: Send,
+{
+    /// Changes the services the aggregate decides with (e.g. a new price table) in one step: `change` sees the current ones and returns the new
+    /// ones, or `None` to keep them. Two updaters never lose each other's change.
+    pub fn update_services(
+        &self,
+        change: impl FnOnce(&A::Services) -> Option<A::Services>,
+    ) -> bool {
+        let mut services = self.services.write().unwrap_or_else(|p| p.into_inner());
+        match change(&services) {
+            Some(new) => {
+                *services = Arc::new(new);
+                true
+            }
+            None => false,
+        }
+    }
+
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// How often this bus loaded an aggregate cold, and how often an append found its stream
+    /// moved by another process.
+    pub fn stats(&self) -> BusStats {
+        BusStats {
+            cold_loads: self.cold_loads.load(Ordering::Relaxed),
+            stale_appends: self.stale_appends.load(Ordering::Relaxed),
+            state_copies: self.state_copies.load(Ordering::Relaxed),
+            append_statements: self.appender.statements(),
+        }
+    }
+
+    /// Loads an aggregate from the store: its snapshot plus the events after it.
+    async fn load_cold(&self, aggregate_id: &str) -> Result<Loaded<A>, Error> {
+        self.cold_loads.fetch_add(1, Ordering::Relaxed);
+        event_store::load::<A>(&self.pool, aggregate_id, &self.upcasters).await
+    }
+
+    /// Brings the held state up to date with what other processes appended since its version;
+    /// drops it (to be loaded afresh) if that fails.
+    async fn catch_up(&self, aggregate_id: &str, state: &mut Option<Loaded<A>>) {
+        let Some(loaded) = state.as_mut() else {
+            return;
+        };
+        match event_store::catch_up(&self.pool, aggregate_id, loaded, &self.upcasters).await {
+            Ok(events) => tracing::debug!(events, "caught up with other writers"),
+            Err(e) => {
+                tracing::warn!(error = %e, "catching up failed; the aggregate will be reloaded");
+                *state = None;
+            }
+        }
     }
 
     /// The current state of an aggregate and its version: the state held in memory, brought up
@@ -396,10 +455,10 @@ where
             .or_insert_with(|| {
                 Arc::new(Writer {
                     queue: StdMutex::new(Vec::new()),
-                    state: Mutex::new(Held {
+                    state: Arc::new(Mutex::new(Held {
                         loaded: None,
                         twin: None,
-                    }),
+                    })),
                     snapshotting: Arc::new(AtomicBool::new(false)),
                     snapshot_bytes: Arc::new(AtomicU64::new(0)),
                 })
@@ -439,19 +498,20 @@ where
                 }
             }
             let loaded = state.as_mut().expect("state was just loaded");
-            let plan = match self.decide(loaded, twin, &batch) {
+            let mut plan = match self.decide(loaded, twin, &batch) {
                 Ok(plan) => plan,
                 Err(e) => return fail_all(batch, e),
             };
-            let result = event_store::append(
-                &self.pool,
-                A::TYPE,
-                aggregate_id,
-                plan.base_version,
-                &plan.events,
-                &plan.log,
-            )
-            .await;
+            let result = self
+                .appender
+                .append(AppendRequest {
+                    aggregate_type: A::TYPE,
+                    aggregate_id: aggregate_id.to_string(),
+                    expected_version: plan.base_version,
+                    events: std::mem::take(&mut plan.events),
+                    log: std::mem::take(&mut plan.log),
+                })
+                .await;
             match result {
                 Ok(AppendResult::Written(positions)) => {
                     let decisions = plan.commit(loaded, twin);
@@ -513,6 +573,7 @@ where
         let services = self.services();
         let mut plan = Plan {
             base_version: loaded.version,
+            version: loaded.version,
             events: Vec::new(),
             log: Vec::new(),
             decisions: Vec::with_capacity(batch.len()),
@@ -587,6 +648,7 @@ where
                 }
             }
         }
+        plan.version = version;
         Ok(plan)
     }
 
@@ -724,6 +786,8 @@ where
 
 struct Plan<A: Aggregate> {
     base_version: u64,
+    /// The version after the batch (`base_version` plus its events).
+    version: u64,
     events: Vec<NewEvent>,
     log: Vec<LogRow>,
     decisions: Vec<Decision<A>>,
@@ -738,7 +802,7 @@ impl<A: Aggregate + PartialEq> Plan<A> {
     /// twin (the copy the batch was decided on, or the twin left in `twin` if it was in step).
     /// Returns the decisions to answer with.
     fn commit(self, loaded: &mut Loaded<A>, twin: &mut Option<Twin<A>>) -> Vec<Decision<A>> {
-        let version = self.base_version + self.events.len() as u64;
+        let version = self.version;
         match self.copy {
             Some(mut copy) => {
                 for event in self.unapplied {

@@ -4,6 +4,7 @@
 pub mod bus;
 pub mod cluster;
 pub mod event_store;
+mod group_append;
 pub mod metadata;
 pub mod migrate;
 pub mod upcast;
