@@ -9,6 +9,11 @@ use api::database::Database;
 use api::settings::Settings;
 use clap::{Parser, Subcommand};
 
+/// mimalloc instead of the system allocator: under load glibc's malloc took about a quarter of
+/// the API's CPU (docs/api.md, "Benchmark").
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "trx-energy",

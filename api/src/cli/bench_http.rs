@@ -31,6 +31,10 @@ pub struct BenchHttpArgs {
     /// Client counts, comma-separated.
     #[arg(long, value_delimiter = ',', default_value = "1,16,64")]
     pub clients: Vec<usize>,
+    /// Rounds per client count, each the API's load then pgbench's; the report gives medians
+    /// (the machine's speed drifts from minute to minute, so the two are measured in turn).
+    #[arg(long, default_value_t = 3)]
+    pub rounds: usize,
     /// Orders per second for the order → broadcast latency (0 skips that part).
     #[arg(long, default_value_t = 10)]
     pub latency_rate: u64,
@@ -201,7 +205,6 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 }
 
 struct Load {
-    clients: usize,
     orders: usize,
     failed: usize,
     rate: f64,
@@ -210,7 +213,12 @@ struct Load {
 }
 
 /// `clients` bots placing orders back to back for `seconds`.
-async fn place_orders(child: &Process, clients: usize, seconds: u64) -> anyhow::Result<Load> {
+async fn place_orders(
+    child: &Process,
+    clients: usize,
+    seconds: u64,
+    round: usize,
+) -> anyhow::Result<Load> {
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(clients)
         .build()?;
@@ -218,9 +226,9 @@ async fn place_orders(child: &Process, clients: usize, seconds: u64) -> anyhow::
     let stop_at = Instant::now() + Duration::from_secs(seconds);
     let started = Instant::now();
     for c in 0..clients {
-        let subject = format!("bench-bot-{clients}-{c}");
+        let subject = format!("bench-bot-{clients}-{round}-{c}");
         let token = child.token(&subject, Role::Bot).await?;
-        let account = format!("tg:bench-{clients}-{c}");
+        let account = format!("tg:bench-{clients}-{round}-{c}");
         let (status, body) = post(
             &http,
             format!("{}/v1/accounts", child.base),
@@ -232,27 +240,37 @@ async fn place_orders(child: &Process, clients: usize, seconds: u64) -> anyhow::
         if status != 201 {
             bail!("open {account}: {status} {body}");
         }
-        let (http, base) = (http.clone(), child.base.clone());
+        // Like pgbench's, the load's own cost is kept small: the body, URL and headers are
+        // made once per client, and answers are read but not parsed (the status says placed).
+        let http = http.clone();
+        let url = format!("{}/v1/orders", child.base);
+        let auth = reqwest::header::HeaderValue::from_str(&format!("Bearer {token}"))?;
+        let body = json!({"account_id": account, "receiver": RECEIVER,
+                          "energy": 65_000, "duration": "1h"})
+        .to_string();
         tasks.push(tokio::spawn(async move {
             let mut latencies = Vec::new();
             let mut failed = 0usize;
             let mut n = 0u64;
             while Instant::now() < stop_at {
                 n += 1;
-                let body = json!({"account_id": account, "receiver": RECEIVER,
-                                  "energy": 65_000, "duration": "1h"});
                 let t = Instant::now();
-                match post(
-                    &http,
-                    format!("{base}/v1/orders"),
-                    &token,
-                    body,
-                    Some(format!("k{n}")),
-                )
-                .await
-                {
-                    Ok((201, _)) => latencies.push(t.elapsed().as_secs_f64() * 1e3),
-                    _ => failed += 1,
+                let sent = http
+                    .post(&url)
+                    .header(reqwest::header::AUTHORIZATION, auth.clone())
+                    .header(reqwest::header::CONTENT_TYPE, "application/json")
+                    .header("idempotency-key", format!("k{n}"))
+                    .body(body.clone())
+                    .send()
+                    .await;
+                let placed = match sent {
+                    Ok(r) => r.status().as_u16() == 201 && r.bytes().await.is_ok(),
+                    Err(_) => false,
+                };
+                if placed {
+                    latencies.push(t.elapsed().as_secs_f64() * 1e3);
+                } else {
+                    failed += 1;
                 }
             }
             (latencies, failed)
@@ -268,7 +286,6 @@ async fn place_orders(child: &Process, clients: usize, seconds: u64) -> anyhow::
     let elapsed = started.elapsed().as_secs_f64();
     all.sort_by(|a, b| a.total_cmp(b));
     Ok(Load {
-        clients,
         orders: all.len(),
         failed,
         rate: all.len() as f64 / elapsed,
@@ -443,33 +460,51 @@ pub async fn run(settings: &Settings, args: &BenchHttpArgs) -> anyhow::Result<()
         args.seconds
     );
     let serve = Process::start(&server, "serve", &[]).await?;
-    let mut loads = Vec::new();
-    for &c in &args.clients {
-        let load = place_orders(&serve, c, args.seconds).await?;
-        eprintln!(
-            "  {c} clients: {} orders ({} failed), {:.0}/s",
-            load.orders, load.failed, load.rate
-        );
-        loads.push(load);
-    }
-    let (peak, now) = serve.memory_mb();
     sqlx::query("CREATE TABLE bench_insert (id bigserial PRIMARY KEY, body text NOT NULL)")
         .execute(&serve.pool)
         .await?;
     let db_url = format!("{server}/{}", serve.database);
+    let rounds = args.rounds.max(1);
+    let mut rows = Vec::new();
+    for &c in &args.clients {
+        let mut api = Vec::new();
+        let mut raw = Vec::new();
+        for round in 0..rounds {
+            let load = place_orders(&serve, c, args.seconds, round).await?;
+            let (tps, latency) = pgbench(&db_url, c, args.seconds)?;
+            eprintln!(
+                "  {c} clients, round {}: API {} orders ({} failed), {:.0}/s; pgbench {tps:.0}/s ({:.0}%)",
+                round + 1,
+                load.orders,
+                load.failed,
+                load.rate,
+                100.0 * load.rate / tps
+            );
+            api.push(load);
+            raw.push((tps, latency));
+        }
+        rows.push((c, api, raw));
+    }
+    let (peak, now) = serve.memory_mb();
+    println!("Medians of {rounds} round(s); the last column is the median API rate over the median pgbench rate, with each round's ratio in brackets.\n");
     println!("| clients | API orders/s | p50 ms | p99 ms | pgbench inserts/s | pgbench latency ms | API / pgbench |");
     println!("|---:|---:|---:|---:|---:|---:|---:|");
-    for load in &loads {
-        let (tps, latency) = pgbench(&db_url, load.clients, args.seconds)?;
+    for (c, mut api, mut raw) in rows {
+        let ratios: Vec<String> = api
+            .iter()
+            .zip(&raw)
+            .map(|(a, r)| format!("{:.0}", 100.0 * a.rate / r.0))
+            .collect();
+        api.sort_by(|a, b| a.rate.total_cmp(&b.rate));
+        raw.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let (load, (tps, latency)) = (&api[api.len() / 2], raw[raw.len() / 2]);
         println!(
-            "| {} | {:.0} | {:.2} | {:.2} | {:.0} | {:.2} | {:.0}% |",
-            load.clients,
+            "| {c} | {:.0} | {:.2} | {:.2} | {tps:.0} | {latency:.2} | {:.0}% [{}] |",
             load.rate,
             load.p50,
             load.p99,
-            tps,
-            latency,
-            100.0 * load.rate / tps
+            100.0 * load.rate / tps,
+            ratios.join(", ")
         );
     }
     println!("\n`trx-energy serve` resident memory: peak {peak:.1} MB, after the load {now:.1} MB");
