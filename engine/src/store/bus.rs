@@ -288,8 +288,8 @@ where
                 });
             loop {
                 let held = writer.state.clone().lock_owned().await;
-                if let Ok(result) = rx.try_recv() {
-                    return log_outcome(result);
+                if let Some(answer) = answered(&mut rx) {
+                    return log_outcome(answer);
                 }
                 let batch: Vec<Pending<A>> = {
                     let mut q = writer.queue.lock().unwrap_or_else(|p| p.into_inner());
@@ -322,8 +322,8 @@ where
                 } else {
                     drop(held);
                 }
-                if let Ok(result) = rx.try_recv() {
-                    return log_outcome(result);
+                if let Some(answer) = answered(&mut rx) {
+                    return log_outcome(answer);
                 }
             }
         }
@@ -358,8 +358,8 @@ where
         &self.pool
     }
 
-    /// How often this bus loaded an aggregate cold, and how often an append found its stream
-    /// moved by another process.
+    /// How often this bus loaded an aggregate cold, how often an append found its stream moved
+    /// by another process, and how many statements its appends took.
     pub fn stats(&self) -> BusStats {
         BusStats {
             cold_loads: self.cold_loads.load(Ordering::Relaxed),
@@ -932,6 +932,22 @@ fn fail_all<A: Aggregate>(batch: Vec<Pending<A>>, error: Error) {
 fn fail_all_with<A: Aggregate>(batch: Vec<Pending<A>>, mut make: impl FnMut(usize) -> Error) {
     for (i, pending) in batch.into_iter().enumerate() {
         let _ = pending.reply.send(Err(make(i)));
+    }
+}
+
+/// This command's answer, if its batch has given one. A batch that ended without answering (its
+/// task panicked) is an error, not a wait that never ends.
+fn answered<A: Aggregate>(
+    rx: &mut oneshot::Receiver<Result<Outcome<A>, Error>>,
+) -> Option<Result<Outcome<A>, Error>> {
+    match rx.try_recv() {
+        Ok(answer) => Some(answer),
+        Err(oneshot::error::TryRecvError::Empty) => None,
+        Err(oneshot::error::TryRecvError::Closed) => Some(Err(Error::BatchFailed(
+            "the batch deciding this command ended without an answer; its outcome, if any, is in \
+             the command log under the command's id"
+                .into(),
+        ))),
     }
 }
 
