@@ -163,6 +163,9 @@ fn distinct_streams(group: &[Queued]) -> bool {
         .all(|q| seen.insert((q.request.aggregate_type, q.request.aggregate_id.as_str())))
 }
 
+/// The grouped form of `event_store::append`'s statement. One stream keeps the simpler
+/// statement: using this one for every append, measured in turns, doubled a lone order's
+/// latency (p50 about 1.0 → 1.6–2.1 ms over HTTP) and gained nothing under load.
 const APPEND_MANY_SQL: &str = r#"
 WITH s AS (
     SELECT u.i, u.t, u.a,
