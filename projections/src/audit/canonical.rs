@@ -203,7 +203,7 @@ pub fn chain(prev: &[u8; 32], encoding: &[u8]) -> [u8; 32] {
 /// `null`); for anything else (a float, an exponent, `-0`, a repeated key, a lone surrogate
 /// escape, nesting deeper than 64, text that is not JSON) it gives up and the caller takes the
 /// reference path (`serde_json` and [`canonical_json`]), so the bytes are the reference's in
-/// every case (`projections/tests/canonical.rs` compares them on random values, as written and as
+/// every case (`projections/tests/it/canonical.rs` compares them on random values, as written and as
 /// PostgreSQL prints them back from `json` and `jsonb` columns).
 #[derive(Debug, Default)]
 pub struct FastCanonical {

@@ -3,7 +3,7 @@
 //! every order ends completed, refunded, cancelled or rejected; money is conserved to the sun;
 //! no delegation is left on the chain.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeSet;
 use std::sync::Arc;

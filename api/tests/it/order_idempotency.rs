@@ -2,7 +2,7 @@
 //! retry (in this instance or another, at the same time or later) is answered from the command
 //! log with the first answer, and the same key with any other body is a 422 that writes nothing.
 
-mod support;
+use crate::support;
 
 use std::sync::Arc;
 

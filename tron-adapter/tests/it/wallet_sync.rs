@@ -2,7 +2,7 @@
 //! capacity the chain reports reach the `Wallet` aggregate when they change (and only then), and
 //! a wallet below its capacity or balance threshold raises an alert in the gauges.
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 

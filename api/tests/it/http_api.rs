@@ -1,7 +1,7 @@
 //! The HTTP API over real HTTP: a server spawned on 127.0.0.1:0 against a fresh PostgreSQL
 //! database and the chain simulator (the harness is in `support`).
 
-mod support;
+use crate::support;
 
 use std::sync::Arc;
 

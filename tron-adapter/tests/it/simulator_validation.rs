@@ -1,7 +1,7 @@
 //! Every validation error the node gives comes back from the simulator with the node's code,
 //! and the client classifies it by that code.
 
-mod common;
+use crate::common;
 
 use common::*;
 use serde_json::json;

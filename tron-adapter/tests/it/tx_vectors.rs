@@ -13,11 +13,11 @@ fn load(text: &str) -> Value {
 }
 
 fn transactions() -> Value {
-    load(include_str!("../../vectors/tron/transactions.json"))
+    load(include_str!("../../../vectors/tron/transactions.json"))
 }
 
 fn delegations() -> Value {
-    load(include_str!("../../vectors/tron/delegate_resource.json"))
+    load(include_str!("../../../vectors/tron/delegate_resource.json"))
 }
 
 /// Every signed or hashed vector: (name, raw_data_hex, published or derived txID, signatures,

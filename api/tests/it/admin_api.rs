@@ -2,7 +2,7 @@
 //! tier, projection rebuilds and master-key rotation. Each is an event with its actor and
 //! reason; bad input is refused naming the field and writes nothing.
 
-mod support;
+use crate::support;
 
 use std::time::Duration;
 

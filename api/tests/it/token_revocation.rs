@@ -2,7 +2,7 @@
 //! remembered is refused there once it is revoked through another instance, through the
 //! command line's code, or while that instance's revocation listener was cut off.
 
-mod support;
+use crate::support;
 
 use std::time::{Duration, Instant};
 

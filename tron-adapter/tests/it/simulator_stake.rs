@@ -2,7 +2,7 @@
 //! undelegation, the lock rules, the owner's own usage, 24-hour recovery, and signing under an
 //! active permission.
 
-mod common;
+use crate::common;
 
 use common::*;
 use serde_json::json;

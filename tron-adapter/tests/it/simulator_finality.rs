@@ -3,7 +3,7 @@
 //! and in `/walletsolidity/…` only after K, and so are its effects on the other solid twins;
 //! a reorg removes an unsolidified one.
 
-mod common;
+use crate::common;
 
 use common::*;
 use serde_json::{json, Value};

@@ -10,11 +10,11 @@ use serde_json::Value;
 use tron_adapter::TronAddress;
 
 fn file() -> Value {
-    serde_json::from_str(include_str!("../../vectors/tron/base58check.json")).unwrap()
+    serde_json::from_str(include_str!("../../../vectors/tron/base58check.json")).unwrap()
 }
 
 fn keys_file() -> Value {
-    serde_json::from_str(include_str!("../../vectors/tron/keys_addresses.json")).unwrap()
+    serde_json::from_str(include_str!("../../../vectors/tron/keys_addresses.json")).unwrap()
 }
 
 fn derived_hex(classification: &str) -> &str {

@@ -2,7 +2,7 @@
 //! sent to the simulator get the node's error shapes, never a crash; a node answering garbage
 //! gets a typed client error, never a panic.
 
-mod common;
+use crate::common;
 
 use axum::routing::any;
 use axum::Router;

@@ -1,6 +1,6 @@
 //! The harness of the HTTP API tests: a server spawned on 127.0.0.1:0 against a fresh
 //! PostgreSQL database and the chain simulator, and a client for it.
-#![allow(dead_code)] // each test crate uses a part of it
+#![allow(dead_code)] // each test module uses a part of it
 
 use api::http::auth::{self, Role};
 use api::http::ratelimit::RateLimiter;

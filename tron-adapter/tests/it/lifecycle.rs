@@ -1,7 +1,7 @@
 //! The order lifecycle end to end: real PostgreSQL, the simulator over HTTP, the process
 //! managers, the wallet allocator and the chain worker — the happy path and the failure paths.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeSet;
 use std::future::Future;

@@ -1,7 +1,7 @@
 //! Every fault of `/sim/faults` once against the client: what is transient is retried, what is
 //! not is reported as a typed error or a classified reply.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 

@@ -371,7 +371,7 @@ fn cpu_now() -> std::time::Duration {
 }
 
 /// Not a check: the CPU time the fast and the reference encodings of a typical event take
-/// (`cargo test --release -p projections --test canonical -- --ignored --nocapture`).
+/// (`cargo test --release -p projections --test it canonical:: -- --ignored --nocapture`).
 #[test]
 #[ignore]
 fn encoding_speed() {

@@ -2,7 +2,7 @@
 //! worker that misses the wake (no handle shared, or another process allocated) still finds the
 //! task at its tick.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeSet;
 use std::sync::Arc;

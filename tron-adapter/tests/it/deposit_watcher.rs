@@ -4,7 +4,7 @@
 //! `DepositFlow`; a re-scan credits nothing twice; a reorganised-away, failed or foreign
 //! payment is never credited; a standby watcher takes over from a stopped owner.
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 use std::time::Duration;
