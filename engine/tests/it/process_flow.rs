@@ -11,6 +11,7 @@ use engine::domain::ids::{AccountId, TxId};
 use engine::domain::order::{CancelledBy, OrderCommand, OrderPolicy, OrderStatus};
 use engine::domain::wallet::WalletCommand;
 use engine::domain::{Amount, Asset, DurationTier, PriceTable, TronAddress};
+use engine::log::{load_checkpoint, LogPosition};
 use engine::process::scheduler::run_due;
 use engine::process::{drain, Buses, DepositFlow, OrderFlow, Reactor};
 use engine::store::{Actor, CommandMetadata};
@@ -75,8 +76,10 @@ async fn place(buses: &Buses, order: &str, energy: u64) {
     assert!(out.is_accepted(), "{:?}", out.result);
 }
 
-/// Drains the reactor until `done` holds (other tests' transactions on the shared server may hold
-/// the log's horizon back for a moment).
+/// Drains the reactor until `done` holds and the reactor has handled every committed event.
+/// Other tests' open transactions (on any database of the server: the horizon is the cluster's)
+/// may hold the log's horizon back for a moment, so a drain can stop short of the event that made
+/// `done` true, before reacting to it.
 async fn settle<R: Reactor, F, Fut>(db: &TestDb, reactor: &Arc<R>, mut done: F)
 where
     F: FnMut() -> Fut,
@@ -85,12 +88,29 @@ where
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         drain(&db.pool, reactor).await.unwrap();
-        if done().await {
+        if done().await && handled_everything(db, reactor.name()).await {
             return;
         }
         assert!(Instant::now() < deadline, "the flow did not settle");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+/// Whether `reader`'s checkpoint has reached the last committed event of the log.
+async fn handled_everything(db: &TestDb, reader: &str) -> bool {
+    let last: Option<(String, i64)> = sqlx::query_as(
+        "SELECT transaction_id::text, global_position FROM events \
+         ORDER BY transaction_id DESC, global_position DESC LIMIT 1",
+    )
+    .fetch_optional(&db.pool)
+    .await
+    .unwrap();
+    let Some((transaction_id, global_position)) = last else {
+        return true;
+    };
+    let last = LogPosition::new(transaction_id.parse().unwrap(), global_position);
+    let mut conn = db.pool.acquire().await.unwrap();
+    load_checkpoint(&mut conn, reader).await.unwrap() >= last
 }
 
 async fn chain_tasks(db: &TestDb) -> Vec<(String, String, String)> {
