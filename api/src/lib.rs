@@ -1,9 +1,10 @@
-//! `api`: the HTTP API and the pieces the `trx-energy` binary composes: settings, database
-//! start-up, telemetry.
+//! `api`: the HTTP API and the `trx-energy` binary's pieces: the composition root (`app`), the
+//! command line (`cli`), the settings, telemetry.
 
+pub mod app;
 pub mod cli;
-pub mod database;
 pub mod http;
+pub mod secret;
 pub mod settings;
 pub mod status;
 pub mod telemetry;

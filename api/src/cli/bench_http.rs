@@ -446,7 +446,7 @@ async fn activated_receiver(child: &Process) -> anyhow::Result<String> {
 }
 
 pub async fn run(settings: &Settings, args: &BenchHttpArgs) -> anyhow::Result<()> {
-    let url = settings.database_url.as_ref().context(
+    let url = settings.database.url.as_ref().context(
         "bench-http needs DATABASE_URL (a PostgreSQL server it may create databases on)",
     )?;
     let server = url

@@ -6,11 +6,11 @@
 use std::io::{Read, Write};
 
 use tron_adapter::bip32::DepositSeed;
-use tron_adapter::vault::{KeyVault, Keyring, MasterKey};
+use tron_adapter::vault::{KeyVault, MasterKey};
 use tron_adapter::PrivateKey;
 use zeroize::Zeroizing;
 
-use crate::database::Database;
+use crate::app::{App, Plan};
 use crate::settings::Settings;
 
 /// The `keys` subcommands.
@@ -29,23 +29,6 @@ pub enum KeysCommand {
     DepositAddress { account_id: String },
     /// Print a new random master key (64 hex digits) to put in TRX_MASTER_KEY.
     GenerateMasterKey,
-}
-
-/// The vault's keyring from the settings.
-pub fn keyring(settings: &Settings) -> Result<Keyring, String> {
-    let current = settings
-        .master_key
-        .as_ref()
-        .ok_or("TRX_MASTER_KEY is not set")?;
-    let current =
-        MasterKey::from_hex(current.expose()).map_err(|e| format!("TRX_MASTER_KEY: {e}"))?;
-    let mut ring = Keyring::new(current);
-    if let Some(previous) = &settings.previous_master_key {
-        let previous = MasterKey::from_hex(previous.expose())
-            .map_err(|e| format!("TRX_PREVIOUS_MASTER_KEY: {e}"))?;
-        ring = ring.with_previous(previous);
-    }
-    Ok(ring)
 }
 
 /// Runs one `keys` command against the settings' database. Returns the process exit code.
@@ -76,7 +59,7 @@ async fn execute(
     if let KeysCommand::GenerateMasterKey = command {
         return Ok(MasterKey::generate_hex().to_string());
     }
-    let ring = keyring(settings)?;
+    let ring = crate::app::secrets::configured_keyring(settings)?;
     let key = match command {
         KeysCommand::ImportWallet => {
             let mut text = Zeroizing::new(String::new());
@@ -87,12 +70,12 @@ async fn execute(
         }
         _ => None,
     };
-    let db = Database::open(settings)
+    let app = App::build(settings, Plan::tool())
         .await
-        .map_err(|e| format!("cannot open the database: {e}"))?;
-    let vault = KeyVault::new(db.pool.clone(), ring);
+        .map_err(|e| format!("cannot open the database: {e:#}"))?;
+    let vault = KeyVault::new(app.pool().clone(), ring);
     let result = vault_command(&vault, command, key).await;
-    let _ = db.close().await;
+    let _ = app.close().await;
     result
 }
 

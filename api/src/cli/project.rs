@@ -4,11 +4,9 @@
 //! owner stops (docs/projections.md). `trx-energy run` starts the same runtime.
 
 use std::future::Future;
-use std::sync::Arc;
 
-use projections::runtime::{ProjectionWorker, Worker};
-use projections::{Runtime, RuntimeConfig, RuntimeHandle};
-use sqlx::PgPool;
+use crate::app::{App, Plan, Shutdown};
+use crate::settings::Settings;
 
 /// Options of `trx-energy project`.
 #[derive(Debug, Clone, clap::Args)]
@@ -31,71 +29,35 @@ impl Default for ProjectArgs {
     }
 }
 
-/// The workers `args` asks for.
-pub fn workers(args: &ProjectArgs) -> Result<Vec<Arc<dyn Worker>>, projections::Error> {
-    let mut workers: Vec<Arc<dyn Worker>> = Vec::new();
-    let all = args.only.is_empty();
-    for p in projections::projection::all() {
-        if all || args.only.iter().any(|n| n == p.name()) {
-            workers.push(Arc::new(ProjectionWorker::new(p)));
-        }
+/// Runs until `stop` completes (exit code 0), or until a worker stops on an error (exit code
+/// 1: every other worker is stopped too, releasing its ownership to a standby process); an
+/// unknown `--only` name is exit code 2.
+pub async fn run(
+    args: ProjectArgs,
+    settings: &Settings,
+    stop: impl Future<Output = ()>,
+) -> anyhow::Result<u8> {
+    if let Err(e) = crate::app::workers::projector_workers(&args) {
+        eprintln!("error: {e}");
+        return Ok(2);
     }
-    let sequencer = projections::audit::SEQUENCER;
-    if all || args.only.iter().any(|n| n == sequencer) {
-        workers.push(Arc::new(projections::audit::Sequencer::new()));
-    }
-    for name in &args.only {
-        if !workers.iter().any(|w| w.name() == name) {
-            let mut known = projections::projection::names();
-            known.push(sequencer);
-            return Err(projections::Error::UnknownProjection(
-                name.clone(),
-                known.join(", "),
-            ));
-        }
-    }
-    Ok(workers)
-}
-
-/// Starts the runtime in this process.
-pub fn start(pool: &PgPool, args: &ProjectArgs) -> Result<RuntimeHandle, projections::Error> {
-    let config = RuntimeConfig {
-        batch_size: args.batch_size,
-        application_name: format!("trx-energy projector pid {}", std::process::id()),
-        ..RuntimeConfig::default()
-    };
-    let workers = workers(args)?;
-    let names: Vec<&str> = workers.iter().map(|w| w.name()).collect();
-    tracing::info!(workers = %names.join(", "), "projector runtime starting");
-    Ok(Runtime::new(pool.clone(), workers, config).spawn())
-}
-
-/// Runs until `shutdown` completes (exit code 0), or until a worker stops on an error (exit
-/// code 1: every other worker is stopped too, releasing its ownership to a standby process).
-pub async fn run(args: ProjectArgs, pool: &PgPool, shutdown: impl Future<Output = ()>) -> u8 {
-    let mut handle = match start(pool, &args) {
-        Ok(h) => h,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return 2;
-        }
-    };
+    let app = App::build(settings, Plan::project(args)).await?;
+    let mut running = app.spawn(&Shutdown::new()).await?;
     let failed = tokio::select! {
-        _ = shutdown => None,
-        (name, error) = handle.wait_any_failure() => Some((name, error)),
+        _ = stop => None,
+        (name, error) = running.projector_failure() => Some((name, error)),
     };
-    let stopped = handle.shutdown().await;
-    match failed {
-        None => match stopped {
-            Ok(()) => 0,
-            Err(e) => {
-                eprintln!("error: {e}");
-                1
-            }
-        },
-        Some((name, error)) => {
+    let stopped = running.stop().await;
+    app.close().await?;
+    Ok(match (failed, stopped) {
+        (None, Ok(())) => 0,
+        (None, Err(e)) => {
+            eprintln!("error: {e}");
+            1
+        }
+        (Some((name, error)), _) => {
             eprintln!("error: {name} stopped: {error}");
             1
         }
-    }
+    })
 }

@@ -6,7 +6,6 @@ use std::io::Write;
 use sqlx::PgPool;
 
 use crate::http::auth::{self, Role};
-use crate::http::TokenKeys;
 use crate::settings::Settings;
 
 #[derive(Debug, clap::Subcommand)]
@@ -45,7 +44,7 @@ pub async fn run(
     let result: anyhow::Result<()> = async {
         match cmd {
             TokenCommand::Issue { role, subject, ttl } => {
-                let keys = TokenKeys::new(&crate::cli::serve::jwt_secret(settings)?);
+                let keys = crate::app::secrets::token_keys(settings)?;
                 let issued = auth::issue(pool, &keys, &subject, role, ttl).await?;
                 writeln!(out, "{}", issued.token)?;
                 writeln!(

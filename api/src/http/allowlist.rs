@@ -82,6 +82,29 @@ pub struct Allowlist {
 }
 
 impl Allowlist {
+    /// The lists the settings give (`TRX_ALLOW_IPS_BOT`, …); an error names the variable.
+    pub fn from_settings(
+        settings: &crate::settings::AllowIpsSettings,
+    ) -> Result<Allowlist, crate::settings::SettingsError> {
+        let mut list = Allowlist::default();
+        for (key, role, value) in [
+            ("http.allow_ips.bot", Role::Bot, &settings.bot),
+            ("http.allow_ips.finance", Role::Finance, &settings.finance),
+            ("http.allow_ips.auditor", Role::Auditor, &settings.auditor),
+            ("http.allow_ips.admin", Role::Admin, &settings.admin),
+        ] {
+            if let Some(text) = value {
+                let networks =
+                    parse_list(text).map_err(|message| crate::settings::SettingsError::Env {
+                        name: crate::settings::Settings::name_of(key),
+                        message,
+                    })?;
+                list = list.with(role, networks);
+            }
+        }
+        Ok(list)
+    }
+
     pub fn with(mut self, role: Role, networks: Vec<IpNet>) -> Self {
         self.per_role.insert(role, networks);
         self
@@ -139,5 +162,36 @@ mod tests {
         assert!(!list.admits(Role::Admin, None));
         assert!(list.admits(Role::Bot, Some(ip("192.0.2.1"))));
         assert!(list.admits(Role::Bot, None));
+    }
+
+    #[test]
+    fn the_settings_lists_apply_to_their_roles_and_a_bad_one_names_its_variable() {
+        let settings = crate::settings::AllowIpsSettings {
+            admin: Some("10.0.0.0/8,192.0.2.1".into()),
+            ..Default::default()
+        };
+        let list = Allowlist::from_settings(&settings).unwrap();
+        assert!(list.admits(Role::Admin, Some(ip("192.0.2.1"))));
+        assert!(!list.admits(Role::Admin, Some(ip("192.0.2.2"))));
+        assert!(list.admits(Role::Finance, Some(ip("192.0.2.2"))));
+        for (settings, name) in [
+            (
+                crate::settings::AllowIpsSettings {
+                    admin: Some("10.0.0.0/40".into()),
+                    ..Default::default()
+                },
+                "TRX_ALLOW_IPS_ADMIN",
+            ),
+            (
+                crate::settings::AllowIpsSettings {
+                    bot: Some("localhost".into()),
+                    ..Default::default()
+                },
+                "TRX_ALLOW_IPS_BOT",
+            ),
+        ] {
+            let err = Allowlist::from_settings(&settings).unwrap_err();
+            assert!(err.to_string().contains(name), "{err}");
+        }
     }
 }

@@ -18,7 +18,7 @@ use sqlx::PgPool;
 use super::error::ApiError;
 use super::known_tokens::{self, KnownToken};
 use super::AppState;
-use crate::settings::Secret;
+use crate::secret::Secret;
 
 /// What a token may do; every route names the roles it admits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

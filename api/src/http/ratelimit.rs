@@ -78,6 +78,25 @@ pub struct Limits {
     pub write: Limit,
 }
 
+impl Limits {
+    /// The limits the settings give (`TRX_RATE_LIMIT_READ`, `TRX_RATE_LIMIT_WRITE`); an error
+    /// names the variable.
+    pub fn from_settings(
+        settings: &crate::settings::RateLimitSettings,
+    ) -> Result<Limits, crate::settings::SettingsError> {
+        let parse = |key: &str, text: &str| {
+            Limit::parse(text).map_err(|message| crate::settings::SettingsError::Env {
+                name: crate::settings::Settings::name_of(key),
+                message,
+            })
+        };
+        Ok(Limits {
+            read: parse("http.rate_limit.read", &settings.read)?,
+            write: parse("http.rate_limit.write", &settings.write)?,
+        })
+    }
+}
+
 impl Default for Limits {
     fn default() -> Self {
         Self {
@@ -178,6 +197,36 @@ impl RateLimiter {
                 tracing::warn!("rate limits: Redis timed out; letting the request through");
                 Ok(())
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::settings::RateLimitSettings;
+
+    #[test]
+    fn the_settings_limits_parse_and_a_bad_one_names_its_variable() {
+        let limits = Limits::from_settings(&RateLimitSettings {
+            read: "7/0.5".into(),
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(limits.read.burst, 7);
+        assert_eq!(limits.read.per_second, 0.5);
+        assert_eq!(limits.write.burst, 40, "the default");
+        for (read, write, name) in [
+            ("100", "40/20", "TRX_RATE_LIMIT_READ"),
+            ("100/50", "0/5", "TRX_RATE_LIMIT_WRITE"),
+            ("100/50", "5/-1", "TRX_RATE_LIMIT_WRITE"),
+        ] {
+            let err = Limits::from_settings(&RateLimitSettings {
+                read: read.into(),
+                write: write.into(),
+            })
+            .unwrap_err();
+            assert!(err.to_string().contains(name), "{err}");
         }
     }
 }

@@ -14,12 +14,11 @@ const NEW: &str = "bb00000000000000000000000000000000000000000000000000000000000
 const WALLET_KEY: &str = "51d1d6047622bca92272d36b297799ecc152dc2ef91b229debf84fc41e8c73ee";
 
 fn settings(db: &TestDb, master: Option<&str>, previous: Option<&str>) -> Settings {
-    Settings {
-        database_url: Some(Secret::new(db.url())),
-        master_key: master.map(Secret::new),
-        previous_master_key: previous.map(Secret::new),
-        ..Settings::default()
-    }
+    let mut settings = Settings::default();
+    settings.database.url = Some(Secret::new(db.url()));
+    settings.vault.master_key = master.map(Secret::new);
+    settings.vault.previous_master_key = previous.map(Secret::new);
+    settings
 }
 
 async fn keys(command: KeysCommand, settings: &Settings, stdin: &str) -> (u8, String, String) {

@@ -197,8 +197,11 @@ pub fn fresh_address() -> String {
 }
 
 pub async fn catch_up_projections(api: &Api) {
-    let projector =
-        api::cli::project::start(&api.db.pool, &api::cli::project::ProjectArgs::default()).unwrap();
+    let projector = api::app::workers::start_projector(
+        &api.db.pool,
+        &api::cli::project::ProjectArgs::default(),
+    )
+    .unwrap();
     projections::testing::wait_caught_up(
         &api.db.pool,
         &projections::testing::all_readers(),

@@ -11,6 +11,9 @@ use sqlx::PgPool;
 
 use crate::settings::Settings;
 
+/// How long a pool connection may sit idle before the pool closes it.
+pub const IDLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// A connected, migrated pool, and the private cluster behind it if we started one.
 pub struct Database {
     pub pool: PgPool,
@@ -41,11 +44,13 @@ impl Drop for StopOnDrop {
 }
 
 impl Database {
-    pub async fn open(settings: &Settings) -> Result<Self, engine::Error> {
-        let (options, cluster) = match &settings.database_url {
+    /// Connects (a pool of at most `pool_size` connections, [`super::Plan::pool_size`]) and
+    /// migrates.
+    pub async fn open(settings: &Settings, pool_size: u32) -> Result<Self, engine::Error> {
+        let (options, cluster) = match &settings.database.url {
             Some(url) => (PgConnectOptions::from_str(url.expose())?, StopOnDrop(None)),
             None => {
-                let dir = settings.data_dir.join("postgres");
+                let dir = settings.data.dir.join("postgres");
                 let cluster = PrivateCluster::start(&dir)?;
                 let url = cluster.url();
                 let cluster = if cluster.started() {
@@ -64,8 +69,13 @@ impl Database {
         // No ping before every acquire (a round trip in front of every query): sqlx already
         // pings a connection when it is returned, and a connection that died while idle fails
         // its query, which the callers retry (process managers retry their batch).
+        //
+        // Connections opened in a burst are closed after a minute idle, so a quiet process
+        // holds few (docs/connections.md).
         let pool = PgPoolOptions::new()
-            .max_connections(settings.database_pool_size)
+            .max_connections(pool_size)
+            .min_connections(0)
+            .idle_timeout(IDLE_TIMEOUT)
             .test_before_acquire(false)
             .connect_with(options)
             .await?;
