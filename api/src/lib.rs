@@ -7,4 +7,5 @@ pub mod http;
 pub mod secret;
 pub mod settings;
 pub mod status;
+pub mod store;
 pub mod telemetry;

@@ -14,6 +14,7 @@ pub mod audit;
 pub mod error;
 pub mod log;
 pub mod metrics;
+pub mod progress;
 pub mod projection;
 pub mod rebuild;
 pub mod rows;

@@ -9,16 +9,18 @@ use std::str::FromStr;
 use axum::extract::FromRequestParts;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
-use chrono::{DateTime, TimeDelta, Utc};
+use chrono::{TimeDelta, Utc};
 use engine::store::Actor;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
 
 use super::error::ApiError;
-use super::known_tokens::{self, KnownToken};
+use super::known_tokens::KnownToken;
 use super::AppState;
 use crate::secret::Secret;
+use crate::store::tokens;
+pub use crate::store::tokens::TokenRecord;
 
 /// What a token may do; every route names the roles it admits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -156,52 +158,19 @@ pub async fn issue(
         jti: uuid::Uuid::new_v4().simple().to_string(),
     };
     let token = keys.sign(&claims)?;
-    sqlx::query(
-        "INSERT INTO api_tokens (jti, subject, role, issued_at, expires_at) VALUES ($1, $2, $3, $4, $5)",
-    )
-    .bind(&claims.jti)
-    .bind(subject)
-    .bind(role.as_str())
-    .bind(now)
-    .bind(expires)
-    .execute(pool)
-    .await?;
+    tokens::record(pool, &claims.jti, subject, role.as_str(), now, expires).await?;
     Ok(IssuedToken { token, claims })
 }
 
 /// Revokes a token by its id; false if there is no such token. The revocation is announced on
-/// [`known_tokens::CHANNEL`] when it commits, so every API process forgets the token.
+/// [`crate::store::tokens::CHANNEL`] when it commits, so every API process forgets the token.
 pub async fn revoke(pool: &PgPool, jti: &str) -> Result<bool, ApiError> {
-    let done = sqlx::query(
-        "WITH revoked AS (UPDATE api_tokens SET revoked_at = coalesce(revoked_at, now()) \
-         WHERE jti = $1 RETURNING jti) \
-         SELECT jti, pg_notify($2, jti)::text FROM revoked",
-    )
-    .bind(jti)
-    .bind(known_tokens::CHANNEL)
-    .fetch_optional(pool)
-    .await?;
-    Ok(done.is_some())
-}
-
-/// A recorded token (the token itself is never stored).
-#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
-pub struct TokenRecord {
-    pub jti: String,
-    pub subject: String,
-    pub role: String,
-    pub issued_at: DateTime<Utc>,
-    pub expires_at: DateTime<Utc>,
-    pub revoked_at: Option<DateTime<Utc>>,
+    Ok(tokens::revoke(pool, jti).await?)
 }
 
 /// Every recorded token, newest first.
 pub async fn list(pool: &PgPool) -> Result<Vec<TokenRecord>, ApiError> {
-    Ok(sqlx::query_as(
-        "SELECT jti, subject, role, issued_at, expires_at, revoked_at FROM api_tokens ORDER BY issued_at DESC",
-    )
-    .fetch_all(pool)
-    .await?)
+    Ok(tokens::list(pool).await?)
 }
 
 /// The authenticated caller of a request.
@@ -251,12 +220,7 @@ impl FromRequestParts<AppState> for Caller {
         let row = match state.known_tokens.get(&claims.jti) {
             Ok(known) => Some((known.subject, known.role, None)),
             Err(ticket) => {
-                let row: Option<(String, String, Option<DateTime<Utc>>)> = sqlx::query_as(
-                    "SELECT subject, role, revoked_at FROM api_tokens WHERE jti = $1",
-                )
-                .bind(&claims.jti)
-                .fetch_optional(&state.pool)
-                .await?;
+                let row = tokens::find(&state.pool, &claims.jti).await?;
                 if let Some((subject, role, None)) = &row {
                     let known = KnownToken {
                         subject: subject.clone(),

@@ -134,18 +134,7 @@ pub async fn wait_for(
     };
     let deadline = tokio::time::Instant::now() + MAX_WAIT;
     loop {
-        let passed: bool = sqlx::query_scalar(
-            "SELECT coalesce(bool_and(c.reader IS NOT NULL \
-                                      AND (c.last_tx, c.last_pos) >= ($1::text::xid8, $2)), true) \
-             FROM unnest($3::text[]) AS r(name) \
-             LEFT JOIN reader_checkpoints c ON c.reader = r.name",
-        )
-        .bind(target.transaction_id.to_string())
-        .bind(target.global_position)
-        .bind(readers)
-        .fetch_one(&state.pool)
-        .await?;
-        if passed {
+        if projections::progress::all_passed(&state.pool, readers, target).await? {
             return Ok(true);
         }
         if tokio::time::Instant::now() >= deadline {

@@ -24,7 +24,7 @@ use sqlx::postgres::{PgListener, PgPoolOptions};
 use sqlx::PgPool;
 
 /// The channel revocations are announced on; the payload is the token id (`jti`).
-pub const CHANNEL: &str = "api_token_revoked";
+pub use crate::store::tokens::CHANNEL;
 
 /// Token ids remembered at most (the map is emptied when full: tokens are few in practice).
 const MAX_ENTRIES: usize = 10_000;

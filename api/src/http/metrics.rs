@@ -131,11 +131,7 @@ pub async fn track(State(state): State<AppState>, request: Request, next: Next) 
 pub async fn metrics(State(state): State<AppState>) -> Response {
     let mut out = String::new();
     state.metrics.render(&mut out);
-    let by_state: Result<Vec<(String, i64)>, sqlx::Error> =
-        sqlx::query_as("SELECT status, count(*) FROM orders GROUP BY status ORDER BY status")
-            .fetch_all(&state.pool)
-            .await;
-    match by_state {
+    match projections::views::orders::query::count_by_status(&state.pool).await {
         Ok(rows) => {
             let _ = writeln!(out, "# HELP trx_orders Orders by state (read model).");
             let _ = writeln!(out, "# TYPE trx_orders gauge");
@@ -145,13 +141,7 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
         }
         Err(e) => tracing::warn!(error = %e, "metrics: orders by state unavailable"),
     }
-    let lag: Result<Vec<(String, i64)>, sqlx::Error> = sqlx::query_as(
-        "SELECT reader, greatest(0, coalesce((SELECT max(global_position) FROM events), 0) - last_pos) \
-         FROM reader_checkpoints ORDER BY reader",
-    )
-    .fetch_all(&state.pool)
-    .await;
-    match lag {
+    match projections::progress::positions_behind(&state.pool).await {
         Ok(rows) => {
             let _ = writeln!(
                 out,

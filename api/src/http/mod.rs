@@ -32,6 +32,8 @@ pub mod openapi;
 pub mod owners;
 pub mod ratelimit;
 pub mod routes;
+#[cfg(test)]
+mod sql_free;
 
 pub use auth::{Caller, Role, TokenKeys};
 pub use error::ApiError;

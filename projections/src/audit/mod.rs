@@ -4,7 +4,9 @@
 //! verified offline (docs/audit.md).
 
 pub mod canonical;
+pub mod pages;
 pub mod query;
+pub mod verifications;
 pub mod verify;
 
 use engine::log::{load_checkpoint, save_checkpoint, LogPosition};

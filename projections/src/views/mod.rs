@@ -1,6 +1,8 @@
-//! The read models. Each folds its events into rows loaded for the batch and writes them back
-//! in one statement per table (see `rows.rs`); none holds business logic beyond copying and
-//! adding up what the events carry.
+//! The read models, one folder each: `project.rs` folds its events into rows loaded for the
+//! batch and writes them back in one statement per table (see `rows.rs`); none holds business
+//! logic beyond copying and adding up what the events carry. `query.rs` holds every query
+//! against its tables, so a change to a view's tables touches its folder (and a migration)
+//! only.
 
 pub mod balances;
 pub mod daily;
@@ -8,8 +10,58 @@ pub mod deposits;
 pub mod orders;
 pub mod wallets;
 
+use chrono::{DateTime, Utc};
+use engine::domain::Asset;
+
 use crate::error::Error;
 use crate::log::Event;
+
+/// One page of a query: at most the asked-for rows, and whether more follow.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Page<T> {
+    pub rows: Vec<T>,
+    pub more: bool,
+}
+
+impl<T> Page<T> {
+    /// The page of `limit` rows from `rows`, fetched with one more than the limit to tell
+    /// whether another page follows.
+    pub(crate) fn of(mut rows: Vec<T>, limit: i64) -> Self {
+        let limit = usize::try_from(limit).unwrap_or(0);
+        let more = rows.len() > limit;
+        rows.truncate(limit);
+        Self { rows, more }
+    }
+
+    /// The last row, when another page follows (its key is the next page's cursor).
+    pub fn last_if_more(&self) -> Option<&T> {
+        if self.more {
+            self.rows.last()
+        } else {
+            None
+        }
+    }
+}
+
+/// The filters of a time-ordered view (orders by placement, deposits by detection).
+#[derive(Debug, Clone, Default)]
+pub struct TimeFilter {
+    /// At or after.
+    pub from: Option<DateTime<Utc>>,
+    /// Before.
+    pub to: Option<DateTime<Utc>>,
+    pub state: Option<String>,
+    pub account: Option<String>,
+    pub asset: Option<Asset>,
+}
+
+/// A `(time, id)` key as the two query parameters (a key of no page: null and "").
+fn split_key(key: Option<(DateTime<Utc>, String)>) -> (Option<DateTime<Utc>>, String) {
+    match key {
+        Some((at, id)) => (Some(at), id),
+        None => (None, String::new()),
+    }
+}
 
 /// An `Apply` error naming the projection and the event.
 pub(crate) fn apply_error(

@@ -8,6 +8,7 @@ use axum::http::HeaderMap;
 use axum::response::Response;
 use axum::Json;
 use chrono::{DateTime, Utc};
+use projections::audit::pages::{self, LogEntry, WrittenEvent};
 use projections::audit::query::{self, AsOf, StateReport};
 use serde::Serialize;
 
@@ -16,20 +17,6 @@ use crate::http::error::ApiError;
 use crate::http::{AppState, Caller, Role};
 
 pub const ROLES: &[Role] = &[Role::Auditor, Role::Admin];
-
-#[derive(Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
-pub struct LogEntry {
-    pub audit_seq: i64,
-    pub global_position: i64,
-    pub aggregate_type: String,
-    pub aggregate_id: String,
-    pub sequence: i64,
-    pub event_type: String,
-    pub payload: serde_json::Value,
-    pub metadata: serde_json::Value,
-    /// The entry's hash in the chain (hex).
-    pub hash: String,
-}
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct LogPage {
@@ -82,17 +69,7 @@ pub async fn log(
                 .field("after")
         })?,
     };
-    let entries: Vec<LogEntry> = sqlx::query_as(
-        "SELECT a.audit_seq, a.global_position, e.aggregate_type, e.aggregate_id, e.sequence, \
-                e.event_type, e.payload::jsonb AS payload, e.metadata::jsonb AS metadata, \
-                encode(a.hash, 'hex') AS hash \
-         FROM audit_log a JOIN events e ON e.global_position = a.global_position \
-         WHERE a.audit_seq > $1 ORDER BY a.audit_seq LIMIT $2",
-    )
-    .bind(after)
-    .bind(limit)
-    .fetch_all(&state.pool)
-    .await?;
+    let entries = pages::log_page(&state.pool, after, limit).await?;
     let next_after = (entries.len() as i64 == limit)
         .then(|| entries.last().map(|e| e.audit_seq))
         .flatten();
@@ -116,20 +93,11 @@ fn known_type(name: &str) -> Result<&'static str, ApiError> {
     })
 }
 
-#[derive(Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
-pub struct HistoryEntry {
-    pub sequence: i64,
-    pub global_position: i64,
-    pub event_type: String,
-    pub payload: serde_json::Value,
-    pub metadata: serde_json::Value,
-}
-
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct History {
     pub aggregate_type: String,
     pub aggregate_id: String,
-    pub events: Vec<HistoryEntry>,
+    pub events: Vec<WrittenEvent>,
 }
 
 /// `GET /v1/audit/aggregates/{type}/{id}`: every event of one aggregate, in order, as written
@@ -148,15 +116,7 @@ pub async fn history(
 ) -> Result<Json<History>, ApiError> {
     caller.require(ROLES)?;
     let aggregate_type = known_type(&aggregate_type)?;
-    let events: Vec<HistoryEntry> = sqlx::query_as(
-        "SELECT sequence, global_position, event_type, payload::jsonb AS payload, \
-                metadata::jsonb AS metadata \
-         FROM events WHERE aggregate_type = $1 AND aggregate_id = $2 ORDER BY sequence",
-    )
-    .bind(aggregate_type)
-    .bind(&aggregate_id)
-    .fetch_all(&state.pool)
-    .await?;
+    let events = pages::events_of(&state.pool, aggregate_type, &aggregate_id).await?;
     if events.is_empty() {
         return Err(ApiError::not_found(
             "aggregate_not_found",

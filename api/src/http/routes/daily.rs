@@ -10,6 +10,8 @@ use axum::http::header::{ACCEPT, CONTENT_DISPOSITION, CONTENT_TYPE};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use chrono::NaiveDate;
+use projections::views::daily;
+use projections::views::daily::query::DailyReportRow;
 use serde::Serialize;
 
 use super::finance::{asset_filter, ROLES};
@@ -20,38 +22,11 @@ use crate::http::{AppState, Caller};
 /// The most days one request may cover.
 pub const MAX_DAYS: i64 = 366;
 
-#[derive(Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
-pub struct DailyRow {
-    pub day: NaiveDate,
-    pub asset: String,
-    pub deposits_count: i64,
-    pub deposits_amount: i64,
-    pub captures_count: i64,
-    pub revenue_captured: i64,
-    pub refunds_count: i64,
-    pub refunds_amount: i64,
-    pub adjustments_in: i64,
-    pub adjustments_out: i64,
-    pub orders_placed: i64,
-    pub orders_completed: i64,
-    pub orders_cancelled: i64,
-    pub orders_rejected: i64,
-    pub orders_refunded: i64,
-    pub energy_hours_sold: i64,
-    pub energy_days_sold: String,
-    pub delegations_confirmed: i64,
-    pub delegations_failed: i64,
-    /// `null` on a day without a finished delegation.
-    pub delegation_success_rate: Option<String>,
-    /// `null` on a day without a confirmed delegation.
-    pub avg_order_to_delegation_secs: Option<String>,
-}
-
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct DailyReport {
     pub from: NaiveDate,
     pub to: NaiveDate,
-    pub days: Vec<DailyRow>,
+    pub days: Vec<DailyReportRow>,
 }
 
 fn day(query: &HashMap<String, String>, name: &'static str) -> Result<NaiveDate, ApiError> {
@@ -95,23 +70,7 @@ pub async fn report(
     }
     let asset = asset_filter(&query)?;
     let caught_up = wait_for(&state, &caller, &headers, &[projection("daily_finance")]).await?;
-    let days: Vec<DailyRow> = sqlx::query_as(
-        "SELECT day, asset, deposits_count, deposits_amount, captures_count, revenue_captured, \
-                refunds_count, refunds_amount, adjustments_in, adjustments_out, orders_placed, \
-                orders_completed, orders_cancelled, orders_rejected, orders_refunded, \
-                energy_hours_sold, energy_days_sold::text AS energy_days_sold, \
-                delegations_confirmed, delegations_failed, \
-                delegation_success_rate::text AS delegation_success_rate, \
-                avg_order_to_delegation_secs::text AS avg_order_to_delegation_secs \
-         FROM daily_finance \
-         WHERE day BETWEEN $1 AND $2 AND ($3::text IS NULL OR asset = $3) \
-         ORDER BY day, asset",
-    )
-    .bind(from)
-    .bind(to)
-    .bind(asset)
-    .fetch_all(&state.pool)
-    .await?;
+    let days = daily::query::days(&state.pool, from, to, asset).await?;
     let wants_csv = headers
         .get(ACCEPT)
         .and_then(|v| v.to_str().ok())
@@ -157,10 +116,11 @@ const COLUMNS: &[&str] = &[
 ];
 
 /// RFC 4180 CSV; every value is a date, an asset code or a number, so none needs quoting.
-fn csv(days: &[DailyRow]) -> String {
+fn csv(days: &[DailyReportRow]) -> String {
     let mut out = COLUMNS.join(",");
     out.push_str("\r\n");
-    for d in days {
+    for row in days {
+        let d = &row.figures;
         let cells: [String; 21] = [
             d.day.to_string(),
             d.asset.clone(),
@@ -178,11 +138,11 @@ fn csv(days: &[DailyRow]) -> String {
             d.orders_rejected.to_string(),
             d.orders_refunded.to_string(),
             d.energy_hours_sold.to_string(),
-            d.energy_days_sold.clone(),
+            row.energy_days_sold.clone(),
             d.delegations_confirmed.to_string(),
             d.delegations_failed.to_string(),
-            d.delegation_success_rate.clone().unwrap_or_default(),
-            d.avg_order_to_delegation_secs.clone().unwrap_or_default(),
+            row.delegation_success_rate.clone().unwrap_or_default(),
+            row.avg_order_to_delegation_secs.clone().unwrap_or_default(),
         ];
         out.push_str(&cells.join(","));
         out.push_str("\r\n");

@@ -14,10 +14,9 @@ use std::time::Duration;
 use axum::extract::{Query, State};
 use axum::http::HeaderMap;
 use axum::response::sse::{Event, KeepAlive, Sse};
-use chrono::{DateTime, Utc};
 use futures::Stream;
-use serde::Serialize;
-use serde_json::Value;
+use projections::audit::pages;
+pub use projections::audit::pages::FeedEvent;
 
 use super::may_use;
 use crate::http::error::ApiError;
@@ -28,30 +27,6 @@ pub const ROLES: &[Role] = &[Role::Bot, Role::Finance, Role::Auditor, Role::Admi
 /// How often the feed looks for new numbered events while it is idle.
 const POLL: Duration = Duration::from_millis(200);
 const PAGE: i64 = 500;
-
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct FeedEvent {
-    pub audit_seq: i64,
-    pub aggregate_type: String,
-    pub aggregate_id: String,
-    pub sequence: i64,
-    pub event_type: String,
-    pub payload: Value,
-    pub recorded_at: DateTime<Utc>,
-    /// The account the event concerns (orders and deposits).
-    pub account_id: Option<String>,
-}
-
-type Row = (
-    i64,
-    String,
-    String,
-    i64,
-    String,
-    Value,
-    DateTime<Utc>,
-    Option<String>,
-);
 
 struct Feed {
     state: AppState,
@@ -66,38 +41,16 @@ impl Feed {
     /// The next page of numbered events after the cursor, filtered for the caller. The cursor
     /// moves past every row read, shown or not.
     async fn fill(&mut self) -> Result<(), ApiError> {
-        let rows: Vec<Row> = sqlx::query_as(
-            "SELECT a.audit_seq, e.aggregate_type, e.aggregate_id, e.sequence, e.event_type, \
-                    e.payload::jsonb, e.recorded_at, \
-                    CASE e.aggregate_type \
-                      WHEN 'deposit' THEN e.payload -> e.event_type ->> 'account_id' \
-                      WHEN 'order' THEN (SELECT f.payload -> 'OrderPlaced' ->> 'account_id' \
-                                         FROM events f WHERE f.aggregate_type = 'order' \
-                                           AND f.aggregate_id = e.aggregate_id AND f.sequence = 1) \
-                    END \
-             FROM audit_log a JOIN events e ON e.global_position = a.global_position \
-             WHERE a.audit_seq > $1 ORDER BY a.audit_seq LIMIT $2",
-        )
-        .bind(self.after)
-        .bind(PAGE)
-        .fetch_all(&self.state.pool)
-        .await?;
-        for (seq, aggregate_type, aggregate_id, sequence, event_type, payload, at, account) in rows
-        {
-            self.after = seq;
-            if !self.shows(&aggregate_type, account.as_deref()).await? {
+        let rows = pages::feed_page(&self.state.pool, self.after, PAGE).await?;
+        for event in rows {
+            self.after = event.audit_seq;
+            if !self
+                .shows(&event.aggregate_type, event.account_id.as_deref())
+                .await?
+            {
                 continue;
             }
-            self.ready.push_back(FeedEvent {
-                audit_seq: seq,
-                aggregate_type,
-                aggregate_id,
-                sequence,
-                event_type,
-                payload,
-                recorded_at: at,
-                account_id: account,
-            });
+            self.ready.push_back(event);
         }
         Ok(())
     }
@@ -147,11 +100,7 @@ async fn start_after(
                 ApiError::bad_request("invalid_cursor", "the cursor is an audit sequence number")
                     .field(field)
             }),
-        None => Ok(
-            sqlx::query_scalar("SELECT coalesce(max(audit_seq), 0) FROM audit_log")
-                .fetch_one(&state.pool)
-                .await?,
-        ),
+        None => Ok(pages::newest_number(&state.pool).await?),
     }
 }
 

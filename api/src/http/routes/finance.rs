@@ -10,6 +10,12 @@ use chrono::{DateTime, Utc};
 use engine::domain::Asset;
 use serde::Serialize;
 
+use projections::views::balances::query::{Balance, BalanceFilter};
+use projections::views::deposits::query::FinanceDeposit;
+use projections::views::orders::query::FinanceOrder;
+use projections::views::wallets::query::Utilisation;
+use projections::views::{balances, deposits, orders, wallets, TimeFilter};
+
 use super::audit::limit;
 use crate::http::consistency::{fresh, projection, wait_for};
 use crate::http::error::ApiError;
@@ -17,23 +23,9 @@ use crate::http::{AppState, Caller, Role};
 
 pub const ROLES: &[Role] = &[Role::Finance, Role::Auditor, Role::Admin];
 
-#[derive(Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
-pub struct BalanceRow {
-    pub account_id: String,
-    pub asset: String,
-    pub available: i64,
-    pub reserved: i64,
-    pub deposited: i64,
-    pub spent: i64,
-    pub refunded: i64,
-    pub adjusted_in: i64,
-    pub adjusted_out: i64,
-    pub updated_at: DateTime<Utc>,
-}
-
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct BalancePage {
-    pub balances: Vec<BalanceRow>,
+    pub balances: Vec<Balance>,
     /// Pass as `cursor` for the next page; `null` on the last.
     pub next_cursor: Option<String>,
 }
@@ -66,40 +58,26 @@ pub async fn balances(
         ApiError::bad_request("invalid_cursor", "the cursor is not one this API gave")
             .field("cursor")
     };
-    let (after_account, after_asset) = match query.get("cursor") {
-        None => (None, String::new()),
+    let after = match query.get("cursor") {
+        None => None,
         Some(c) => {
             let raw = hex::decode(c).map_err(|_| bad_cursor())?;
             let raw = String::from_utf8(raw).map_err(|_| bad_cursor())?;
             let (account, asset) = raw.split_once('\u{0}').ok_or_else(bad_cursor)?;
-            (Some(account.to_string()), asset.to_string())
+            Some((account.to_string(), asset.to_string()))
         }
     };
-    let mut rows: Vec<BalanceRow> = sqlx::query_as(
-        "SELECT account_id, asset, available, reserved, deposited, spent, refunded, \
-                adjusted_in, adjusted_out, updated_at \
-         FROM account_balances \
-         WHERE ($1::text IS NULL OR asset = $1) AND ($2::text IS NULL OR account_id = $2) \
-           AND ($3::text IS NULL OR (account_id, asset) > ($3, $4)) \
-         ORDER BY account_id, asset LIMIT $5",
-    )
-    .bind(asset.map(Asset::code))
-    .bind(query.get("account"))
-    .bind(after_account)
-    .bind(after_asset)
-    .bind(limit + 1)
-    .fetch_all(&state.pool)
-    .await?;
-    let next_cursor = if rows.len() as i64 > limit {
-        rows.truncate(limit as usize);
-        rows.last()
-            .map(|r| hex::encode(format!("{}\u{0}{}", r.account_id, r.asset)))
-    } else {
-        None
+    let filter = BalanceFilter {
+        asset,
+        account: query.get("account").cloned(),
     };
+    let page = balances::query::page(&state.pool, &filter, after, limit).await?;
+    let next_cursor = page
+        .last_if_more()
+        .map(|r| hex::encode(format!("{}\u{0}{}", r.account_id, r.asset)));
     Ok(fresh(
         BalancePage {
-            balances: rows,
+            balances: page.rows,
             next_cursor,
         },
         caught_up,
@@ -111,13 +89,13 @@ fn encode_cursor(at: DateTime<Utc>, id: &str) -> String {
     hex::encode(format!("{}\u{0}{id}", at.timestamp_micros()))
 }
 
-fn decode_cursor(text: Option<&String>) -> Result<(Option<DateTime<Utc>>, String), ApiError> {
+fn decode_cursor(text: Option<&String>) -> Result<Option<(DateTime<Utc>, String)>, ApiError> {
     let bad = || {
         ApiError::bad_request("invalid_cursor", "the cursor is not one this API gave")
             .field("cursor")
     };
     let Some(text) = text else {
-        return Ok((None, String::new()));
+        return Ok(None);
     };
     let raw = String::from_utf8(hex::decode(text).map_err(|_| bad())?).map_err(|_| bad())?;
     let (micros, id) = raw.split_once('\u{0}').ok_or_else(bad)?;
@@ -126,7 +104,7 @@ fn decode_cursor(text: Option<&String>) -> Result<(Option<DateTime<Utc>>, String
         .ok()
         .and_then(DateTime::from_timestamp_micros)
         .ok_or_else(bad)?;
-    Ok((Some(at), id.to_string()))
+    Ok(Some((at, id.to_string())))
 }
 
 fn time(
@@ -146,73 +124,31 @@ fn time(
         .transpose()
 }
 
-pub(crate) fn asset_filter(
-    query: &HashMap<String, String>,
-) -> Result<Option<&'static str>, ApiError> {
+pub(crate) fn asset_filter(query: &HashMap<String, String>) -> Result<Option<Asset>, ApiError> {
     query
         .get("asset")
         .map(|a| {
             a.parse::<Asset>()
-                .map(Asset::code)
                 .map_err(|e| ApiError::bad_request("unknown_asset", e.to_string()).field("asset"))
         })
         .transpose()
 }
 
-/// One page of a time-ordered read model and the cursor of the next. `sql` takes the filters
-/// `from`, `to`, `state`, `account`, `asset`, then the cursor's time and id and the row limit
-/// (one more than the page, to tell whether another page follows); `key` is a row's (time, id).
-async fn time_page<T>(
-    state: &AppState,
-    query: &HashMap<String, String>,
-    sql: &'static str,
-    key: impl Fn(&T) -> (DateTime<Utc>, &str),
-) -> Result<(Vec<T>, Option<String>), ApiError>
-where
-    T: for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow> + Send + Unpin,
-{
-    let limit = limit(query, 1_000)?;
-    let (after_at, after_id) = decode_cursor(query.get("cursor"))?;
-    let mut rows: Vec<T> = sqlx::query_as(sql)
-        .bind(time(query, "from")?)
-        .bind(time(query, "to")?)
-        .bind(query.get("state"))
-        .bind(query.get("account"))
-        .bind(asset_filter(query)?)
-        .bind(after_at)
-        .bind(after_id)
-        .bind(limit + 1)
-        .fetch_all(&state.pool)
-        .await?;
-    let next_cursor = if rows.len() as i64 > limit {
-        rows.truncate(limit as usize);
-        rows.last().map(|r| {
-            let (at, id) = key(r);
-            encode_cursor(at, id)
-        })
-    } else {
-        None
-    };
-    Ok((rows, next_cursor))
-}
+/// The filters of a time-ordered finance list (`from`, `to`, `state`, `account`, `asset`), the
+/// cursor's key and the page size.
+type TimeQuery = (TimeFilter, Option<(DateTime<Utc>, String)>, i64);
 
-#[derive(Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
-pub struct FinanceOrder {
-    pub order_id: String,
-    pub account_id: String,
-    pub status: String,
-    pub receiver: String,
-    pub energy: i64,
-    pub duration: String,
-    pub asset: String,
-    pub price: i64,
-    pub amount_captured: Option<i64>,
-    pub amount_refunded: Option<i64>,
-    pub wallet: Option<String>,
-    pub delegation_txid: Option<String>,
-    pub reclaim_txid: Option<String>,
-    pub placed_at: DateTime<Utc>,
-    pub closed_at: Option<DateTime<Utc>>,
+fn time_query(query: &HashMap<String, String>) -> Result<TimeQuery, ApiError> {
+    let limit = limit(query, 1_000)?;
+    let after = decode_cursor(query.get("cursor"))?;
+    let filter = TimeFilter {
+        from: time(query, "from")?,
+        to: time(query, "to")?,
+        state: query.get("state").cloned(),
+        account: query.get("account").cloned(),
+        asset: asset_filter(query)?,
+    };
+    Ok((filter, after, limit))
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -237,45 +173,18 @@ pub async fn orders(
 ) -> Result<Response, ApiError> {
     caller.require(ROLES)?;
     let caught_up = wait_for(&state, &caller, &headers, &[projection("orders")]).await?;
-    let (rows, next_cursor) = time_page(
-        &state,
-        &query,
-        "SELECT order_id, account_id, status, receiver, energy, duration, asset, price, \
-                amount_captured, amount_refunded, wallet, delegation_txid, reclaim_txid, \
-                placed_at, closed_at \
-         FROM orders \
-         WHERE ($1::timestamptz IS NULL OR placed_at >= $1) \
-           AND ($2::timestamptz IS NULL OR placed_at < $2) \
-           AND ($3::text IS NULL OR status = $3) \
-           AND ($4::text IS NULL OR account_id = $4) \
-           AND ($5::text IS NULL OR asset = $5) \
-           AND ($6::timestamptz IS NULL OR (placed_at, order_id) > ($6, $7)) \
-         ORDER BY placed_at, order_id LIMIT $8",
-        |r: &FinanceOrder| (r.placed_at, r.order_id.as_str()),
-    )
-    .await?;
+    let (filter, after, limit) = time_query(&query)?;
+    let page = orders::query::page(&state.pool, &filter, after, limit).await?;
+    let next_cursor = page
+        .last_if_more()
+        .map(|r| encode_cursor(r.placed_at, &r.order_id));
     Ok(fresh(
         FinanceOrderPage {
-            orders: rows,
+            orders: page.rows,
             next_cursor,
         },
         caught_up,
     ))
-}
-
-#[derive(Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
-pub struct FinanceDeposit {
-    pub deposit_id: String,
-    pub account_id: String,
-    pub asset: String,
-    pub amount: i64,
-    pub txid: String,
-    pub from_address: String,
-    pub to_address: String,
-    pub block_number: i64,
-    pub status: String,
-    pub detected_at: DateTime<Utc>,
-    pub credited_at: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -300,49 +209,23 @@ pub async fn deposits(
 ) -> Result<Response, ApiError> {
     caller.require(ROLES)?;
     let caught_up = wait_for(&state, &caller, &headers, &[projection("deposits")]).await?;
-    let (rows, next_cursor) = time_page(
-        &state,
-        &query,
-        "SELECT deposit_id, account_id, asset, amount, txid, from_address, to_address, \
-                block_number, status, detected_at, credited_at \
-         FROM deposits \
-         WHERE ($1::timestamptz IS NULL OR detected_at >= $1) \
-           AND ($2::timestamptz IS NULL OR detected_at < $2) \
-           AND ($3::text IS NULL OR status = $3) \
-           AND ($4::text IS NULL OR account_id = $4) \
-           AND ($5::text IS NULL OR asset = $5) \
-           AND ($6::timestamptz IS NULL OR (detected_at, deposit_id) > ($6, $7)) \
-         ORDER BY detected_at, deposit_id LIMIT $8",
-        |r: &FinanceDeposit| (r.detected_at, r.deposit_id.as_str()),
-    )
-    .await?;
+    let (filter, after, limit) = time_query(&query)?;
+    let page = deposits::query::page(&state.pool, &filter, after, limit).await?;
+    let next_cursor = page
+        .last_if_more()
+        .map(|r| encode_cursor(r.detected_at, &r.deposit_id));
     Ok(fresh(
         FinanceDepositPage {
-            deposits: rows,
+            deposits: page.rows,
             next_cursor,
         },
         caught_up,
     ))
 }
 
-#[derive(Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
-pub struct WalletRow {
-    pub wallet: String,
-    pub enabled: bool,
-    pub staked_sun: i64,
-    pub delegatable_sun: i64,
-    pub reserved_sun: i64,
-    pub free_sun: i64,
-    pub delegated_sun: i64,
-    pub active_delegations: i32,
-    pub delegations_total: i64,
-    pub alerts: Vec<String>,
-    pub observed_at: Option<DateTime<Utc>>,
-}
-
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Wallets {
-    pub wallets: Vec<WalletRow>,
+    pub wallets: Vec<Utilisation>,
 }
 
 /// `GET /v1/finance/wallets`: each pool wallet's stake, reserved, delegated and free capacity.
@@ -365,12 +248,6 @@ pub async fn wallets(
         &[projection("wallet_utilisation")],
     )
     .await?;
-    let wallets = sqlx::query_as(
-        "SELECT wallet, enabled, staked_sun, delegatable_sun, reserved_sun, free_sun, \
-                delegated_sun, active_delegations, delegations_total, alerts, observed_at \
-         FROM wallet_utilisation ORDER BY wallet",
-    )
-    .fetch_all(&state.pool)
-    .await?;
+    let wallets = wallets::query::all(&state.pool).await?;
     Ok(fresh(Wallets { wallets }, caught_up))
 }

@@ -42,8 +42,8 @@ fn word(ok: bool) -> Value {
 pub async fn ready(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
     let mut checks = Map::new();
     let database = matches!(
-        tokio::time::timeout(PROBE_TIMEOUT, sqlx::query("SELECT 1").execute(&state.pool)).await,
-        Ok(Ok(_))
+        tokio::time::timeout(PROBE_TIMEOUT, crate::store::ping(&state.pool)).await,
+        Ok(Ok(()))
     );
     checks.insert("database".into(), word(database));
     let mut ready = database;
@@ -61,7 +61,9 @@ pub async fn ready(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
         checks.insert("node".into(), word(node_ok));
         ready &= node_ok;
     }
-    match tokio::time::timeout(PROBE_TIMEOUT, projector_lag(&state.pool)).await {
+    let readers = projections::progress::projector_readers();
+    let lag = projections::progress::oldest_unapplied_age_secs(&state.pool, &readers);
+    match tokio::time::timeout(PROBE_TIMEOUT, lag).await {
         Ok(Ok(lag)) => {
             let behind = lag > state.ready_max_lag.as_secs_f64();
             checks.insert(
@@ -84,27 +86,4 @@ pub async fn ready(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
         status,
         Json(json!({"status": if ready { "ok" } else { "unavailable" }, "checks": checks})),
     )
-}
-
-/// The age in seconds of the oldest event some projection (or the audit sequencer) has not
-/// applied yet; 0 when every one is caught up.
-async fn projector_lag(pool: &sqlx::PgPool) -> Result<f64, sqlx::Error> {
-    let mut readers: Vec<String> = projections::projection::names()
-        .into_iter()
-        .map(|n| projections::projection::Target::Live.reader(n))
-        .collect();
-    readers.push(projections::audit::SEQUENCER_READER.to_string());
-    // A reader without a checkpoint row has applied nothing: it waits for the log's first event.
-    sqlx::query_scalar(
-        "SELECT coalesce(max(extract(epoch FROM now() - (\
-                    SELECT e.recorded_at FROM events e \
-                    WHERE (e.transaction_id, e.global_position) > \
-                          (coalesce(c.last_tx, '0'::xid8), coalesce(c.last_pos, 0)) \
-                    ORDER BY e.transaction_id, e.global_position LIMIT 1)))::float8, 0) \
-         FROM unnest($1::text[]) AS r(name) \
-         LEFT JOIN reader_checkpoints c ON c.reader = r.name",
-    )
-    .bind(&readers)
-    .fetch_one(pool)
-    .await
 }

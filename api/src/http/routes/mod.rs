@@ -123,19 +123,14 @@ pub(crate) async fn may_use(
     if let Some(opener) = state.owners.get(account_id) {
         return Ok(opener.admits(&caller.subject));
     }
-    let first: Option<(Option<String>, Option<String>)> = sqlx::query_as(
-        "SELECT metadata->>'actor_role', metadata->>'actor_subject' FROM events \
-         WHERE aggregate_type = 'account' AND aggregate_id = $1 AND sequence = 1",
+    Ok(
+        match crate::store::accounts::opener(&state.pool, account_id).await? {
+            None => true, // no such account: the caller gets its usual 404
+            Some((role, subject)) => {
+                let opener = Opener::from_actor(role, subject);
+                state.owners.remember(account_id, opener.clone());
+                opener.admits(&caller.subject)
+            }
+        },
     )
-    .bind(account_id)
-    .fetch_optional(&state.pool)
-    .await?;
-    Ok(match first {
-        None => true, // no such account: the caller gets its usual 404
-        Some((role, subject)) => {
-            let opener = Opener::from_actor(role, subject);
-            state.owners.remember(account_id, opener.clone());
-            opener.admits(&caller.subject)
-        }
-    })
 }

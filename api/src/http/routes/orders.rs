@@ -11,6 +11,8 @@ use chrono::{DateTime, Utc};
 use engine::domain::order::CancelledBy;
 use engine::domain::{replay, Order, OrderCommand, OrderId};
 use engine::store::CommandMetadata;
+use projections::views::orders;
+use projections::views::orders::query::OrderSummary;
 use serde::{Deserialize, Serialize};
 
 use super::quotes::{asset, duration, receiver};
@@ -257,20 +259,6 @@ pub struct OrderPage {
     pub next_cursor: Option<String>,
 }
 
-#[derive(Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
-pub struct OrderSummary {
-    pub order_id: String,
-    pub status: String,
-    pub receiver: String,
-    pub energy: i64,
-    pub duration: String,
-    pub asset: String,
-    pub price: i64,
-    pub placed_at: DateTime<Utc>,
-    pub delegation_txid: Option<String>,
-    pub reclaim_txid: Option<String>,
-}
-
 const MAX_LIMIT: i64 = 200;
 
 fn cursor_error() -> ApiError {
@@ -321,32 +309,13 @@ pub async fn list(
             })?,
     };
     let after = query.get("cursor").map(|c| decode_cursor(c)).transpose()?;
-    let (after_at, after_id) = match after {
-        Some((at, id)) => (Some(at), id),
-        None => (None, String::new()),
-    };
-    let mut rows: Vec<OrderSummary> = sqlx::query_as(
-        "SELECT order_id, status, receiver, energy, duration, asset, price, placed_at, \
-                delegation_txid, reclaim_txid \
-         FROM orders WHERE account_id = $1 \
-           AND ($2::timestamptz IS NULL OR (placed_at, order_id) > ($2, $3)) \
-         ORDER BY placed_at, order_id LIMIT $4",
-    )
-    .bind(account_id.as_str())
-    .bind(after_at)
-    .bind(&after_id)
-    .bind(limit + 1)
-    .fetch_all(&state.pool)
-    .await?;
-    let next_cursor = if rows.len() as i64 > limit {
-        rows.truncate(limit as usize);
-        rows.last().map(|r| encode_cursor(r.placed_at, &r.order_id))
-    } else {
-        None
-    };
+    let page = orders::query::for_account(&state.pool, account_id.as_str(), after, limit).await?;
+    let next_cursor = page
+        .last_if_more()
+        .map(|r| encode_cursor(r.placed_at, &r.order_id));
     Ok(fresh(
         OrderPage {
-            orders: rows,
+            orders: page.rows,
             next_cursor,
         },
         caught_up,

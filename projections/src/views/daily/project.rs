@@ -15,11 +15,11 @@ use futures::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 use sqlx::PgConnection;
 
-use super::apply_error;
 use crate::error::Error;
 use crate::log::Event;
 use crate::projection::{Projection, Target};
 use crate::rows::{big, fetch, keep, micros, unique, RowCache, ViewRow};
+use crate::views::apply_error;
 
 pub const NAME: &str = "daily_finance";
 const TABLE: &str = "daily_finance";
@@ -28,8 +28,10 @@ const ORDERS_TABLE: &str = "daily_finance_orders";
 /// The `daily_finance` projection.
 pub struct DailyFinance;
 
-/// One row of `daily_finance` (the generated columns are left out).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+/// One row of `daily_finance` (the generated columns are left out: [`super::query`] reads them).
+#[derive(
+    Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, sqlx::FromRow, utoipa::ToSchema,
+)]
 pub struct DailyRow {
     pub day: NaiveDate,
     pub asset: String,

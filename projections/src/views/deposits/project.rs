@@ -9,11 +9,11 @@ use futures::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 use sqlx::PgConnection;
 
-use super::apply_error;
 use crate::error::Error;
 use crate::log::Event;
 use crate::projection::{Projection, Target};
 use crate::rows::{base58, big, fetch, keep, micros, unique, RowCache, ViewRow};
+use crate::views::apply_error;
 
 pub const NAME: &str = "deposits";
 const TABLE: &str = "deposits";

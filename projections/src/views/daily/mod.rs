@@ -1,0 +1,9 @@
+//! `daily_finance`: per UTC day and asset, deposits, revenue, refunds, orders by outcome and delegation figures.
+//!
+//! [`project`] builds it from the log; [`query`] answers from it (the API and the CLI call
+//! these, and hold no SQL of their own against its tables).
+
+mod project;
+pub mod query;
+
+pub use project::*;

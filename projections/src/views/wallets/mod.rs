@@ -1,0 +1,9 @@
+//! `wallet_utilisation`: each pool wallet's stake, reserved, delegated and free capacity.
+//!
+//! [`project`] builds it from the log; [`query`] answers from it (the API and the CLI call
+//! these, and hold no SQL of their own against its tables).
+
+mod project;
+pub mod query;
+
+pub use project::*;
