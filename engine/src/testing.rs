@@ -7,12 +7,18 @@
 //! `pg_ctl -D target/pg-test/pgdata stop`, as the `postgres` user when root.
 //! Databases are named `trxtest_<unix seconds>_<random>`; ones older than three hours are
 //! dropped when a new one is made, so stale test databases do not pile up.
+//!
+//! The server is shared by every test binary of a run and by the processes tests start, so it
+//! can be momentarily full ("too many clients already", SQLSTATE 53300): every connection made
+//! here then waits for a free slot (bounded by [`ROOM_WAIT`], and said once on stderr) instead
+//! of failing the test; the pools' own connects do the same (sqlx retries 53300 until their
+//! acquire timeout, [`ROOM_WAIT`] here).
 
 use std::fs::OpenOptions;
 use std::path::PathBuf;
 use std::str::FromStr;
 use std::sync::OnceLock;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{ConnectOptions, Connection, PgConnection, PgPool};
@@ -20,6 +26,35 @@ use sqlx::{ConnectOptions, Connection, PgConnection, PgPool};
 use crate::store::cluster::PrivateCluster;
 
 const STALE_AFTER_SECS: u64 = 3 * 3600;
+
+/// How long a test waits for the server to have room for a connection before it fails.
+pub const ROOM_WAIT: Duration = Duration::from_secs(120);
+
+/// Whether `e` says the server has no room for a connection now (too many clients, or still
+/// starting up): worth waiting for.
+pub fn is_full(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(d) if matches!(d.code().as_deref(), Some("53300" | "57P03")))
+}
+
+/// Connects, waiting while the server is full (up to [`ROOM_WAIT`]).
+pub async fn connect_waiting(options: &PgConnectOptions) -> Result<PgConnection, sqlx::Error> {
+    let deadline = Instant::now() + ROOM_WAIT;
+    let mut pause = Duration::from_millis(50);
+    let mut told = false;
+    loop {
+        match options.connect().await {
+            Err(e) if is_full(&e) && Instant::now() < deadline => {
+                if !told {
+                    eprintln!("the test PostgreSQL server is full ({e}); waiting for a free connection slot");
+                    told = true;
+                }
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_secs(1));
+            }
+            other => return other,
+        }
+    }
+}
 
 /// A database of one test's own.
 pub struct TestDb {
@@ -42,8 +77,7 @@ impl TestDb {
     /// `trx-energy migrate` and of the migrations applied at start-up).
     pub async fn empty() -> Self {
         let admin = admin_options();
-        let mut conn = admin
-            .connect()
+        let mut conn = connect_waiting(&admin)
             .await
             .expect("connect to the test PostgreSQL server");
         drop_stale(&mut conn).await;
@@ -57,6 +91,7 @@ impl TestDb {
         let options = admin.clone().database(&name);
         let pool = PgPoolOptions::new()
             .max_connections(20)
+            .acquire_timeout(ROOM_WAIT)
             .connect_with(options.clone())
             .await
             .expect("connect to test database");
@@ -71,8 +106,7 @@ impl TestDb {
     /// it for the three-hour clean-up.
     pub async fn drop_database(self) {
         self.pool.close().await;
-        let mut conn = admin_options()
-            .connect()
+        let mut conn = connect_waiting(&admin_options())
             .await
             .expect("connect to the test PostgreSQL server");
         sqlx::query(&format!(
@@ -87,8 +121,7 @@ impl TestDb {
 
     /// A connection of its own, outside the pool (for tests that hold transactions open).
     pub async fn connect(&self) -> PgConnection {
-        self.options
-            .connect()
+        connect_waiting(&self.options)
             .await
             .expect("connect to test database")
     }
@@ -156,4 +189,60 @@ fn private_cluster_url() -> String {
     let cluster = PrivateCluster::start(&dir).expect("start the private test cluster");
     lock.unlock().ok();
     cluster.url()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A role allowed one connection: the server answers its second "too many connections"
+    /// (SQLSTATE 53300), as a full server does.
+    async fn one_connection_role(db: &TestDb) -> PgConnectOptions {
+        let role = format!("{}_one", db.name);
+        sqlx::query(&format!("CREATE ROLE {role} LOGIN CONNECTION LIMIT 1"))
+            .execute(&db.pool)
+            .await
+            .unwrap();
+        db.options.clone().username(&role)
+    }
+
+    #[tokio::test]
+    async fn a_connection_to_a_full_server_waits_for_a_free_slot_instead_of_failing() {
+        // Arrange: the role's one slot is taken.
+        let db = TestDb::new().await;
+        let options = one_connection_role(&db).await;
+        let held = options.connect().await.expect("the first connection");
+        let refused = options.connect().await.expect_err("the second is refused");
+        assert!(is_full(&refused), "{refused}");
+        // Act: connect while the slot frees 300 ms later.
+        let started = Instant::now();
+        let release = tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            held.close().await.unwrap();
+        });
+        let waited = connect_waiting(&options).await;
+        // Assert: it waited for the slot, then connected.
+        release.await.unwrap();
+        let conn = waited.expect("connected once the slot was free");
+        assert!(started.elapsed() >= Duration::from_millis(250));
+        conn.close().await.unwrap();
+        let role = options.get_username().to_string();
+        db.drop_database().await;
+        let mut admin = connect_waiting(&admin_options()).await.unwrap();
+        sqlx::query(&format!("DROP ROLE {role}"))
+            .execute(&mut admin)
+            .await
+            .unwrap();
+    }
+
+    #[tokio::test]
+    async fn another_error_is_not_waited_for() {
+        let options = admin_options().database("trxtest_no_such_database");
+        let started = Instant::now();
+        let err = connect_waiting(&options)
+            .await
+            .expect_err("no such database");
+        assert!(!is_full(&err), "{err}");
+        assert!(started.elapsed() < Duration::from_secs(5));
+    }
 }

@@ -7,7 +7,8 @@ use sqlx::PgPool;
 
 use super::DailyRow;
 
-/// One day's figures in one asset, with the ratios the table derives from them.
+/// One day's figures in one asset (every stored column, so the sums behind the average are
+/// there too), with the ratios the table derives from them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct DailyReportRow {
     #[serde(flatten)]
@@ -35,6 +36,7 @@ pub async fn days(
                 energy_hours_sold, energy_days_sold::text AS energy_days_sold, \
                 delegations_confirmed, delegations_failed, \
                 delegation_success_rate::text AS delegation_success_rate, \
+                order_to_delegation_ms_total, order_to_delegation_count, \
                 avg_order_to_delegation_secs::text AS avg_order_to_delegation_secs \
          FROM daily_finance \
          WHERE day BETWEEN $1 AND $2 AND ($3::text IS NULL OR asset = $3) \
