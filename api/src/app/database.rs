@@ -66,6 +66,8 @@ impl Database {
                 (PgConnectOptions::from_str(&url)?, cluster)
             }
         };
+        // The process shows in `pg_stat_activity` (docs/connections.md counts connections so).
+        let options = options.application_name(&format!("trx-energy pid {}", std::process::id()));
         // No ping before every acquire (a round trip in front of every query): sqlx already
         // pings a connection when it is returned, and a connection that died while idle fails
         // its query, which the callers retry (process managers retry their batch).

@@ -24,15 +24,20 @@ pub struct Plan {
 /// Pool connections of a one-shot command (`status`, `token`, `keys`, …) and of the process's
 /// own start-up (migrations, the status report): one query at a time, and one spare.
 pub const POOL_BASE: u32 = 2;
-/// Pool connections of the HTTP API: a request holds one for a few milliseconds; 16 served the
-/// API benchmark's 64 clients without waiting on the pool (docs/api.md, "Benchmark").
+/// Pool connections of the HTTP API in a process of its own (`serve`, the part scaled out for
+/// HTTP load): a request holds one for a few milliseconds; 16 (with the base's 2, the 20 of
+/// before) served the API benchmark's 64 clients (docs/api.md, "Benchmark").
 pub const POOL_API: u32 = 16;
-/// Pool connections of the engine's workers: each of the six holds at most one at a time
-/// between its batches' statements (appends of several commands share one, group commit).
+/// Pool connections of the HTTP API beside the engine's workers (`run`, one process that also
+/// runs every worker: its API serves the bot, not a load balancer's share of many bots).
+pub const POOL_API_BESIDE_WORKERS: u32 = 6;
+/// Pool connections of the engine's seven workers. Each holds its lease on a connection of its
+/// own and takes pool connections for its batches: a process manager handles up to 64 events
+/// of different aggregates at once, each loading its aggregate while appends go out.
 pub const POOL_ENGINE: u32 = 6;
 /// Pool connections of the projector runtime: batches of different projections overlap little,
 /// and the lag monitor samples now and then.
-pub const POOL_PROJECTOR: u32 = 3;
+pub const POOL_PROJECTOR: u32 = 2;
 
 impl Plan {
     /// `trx-energy run`: everything.
@@ -75,8 +80,13 @@ impl Plan {
         if let Some(n) = settings.database.pool_size {
             return n.get();
         }
+        let beside_workers = self.engine || self.projector.is_some();
         POOL_BASE
-            + if self.api { POOL_API } else { 0 }
+            + match (self.api, beside_workers) {
+                (false, _) => 0,
+                (true, false) => POOL_API,
+                (true, true) => POOL_API_BESIDE_WORKERS,
+            }
             + if self.engine { POOL_ENGINE } else { 0 }
             + if self.projector.is_some() {
                 POOL_PROJECTOR
@@ -94,9 +104,9 @@ mod tests {
     fn each_command_gets_the_connections_of_the_parts_it_runs() {
         let s = Settings::default();
         assert_eq!(Plan::tool().pool_size(&s), 2);
-        assert_eq!(Plan::project(ProjectArgs::default()).pool_size(&s), 5);
+        assert_eq!(Plan::project(ProjectArgs::default()).pool_size(&s), 4);
         assert_eq!(Plan::serve().pool_size(&s), 18);
-        assert_eq!(Plan::run().pool_size(&s), 27);
+        assert_eq!(Plan::run().pool_size(&s), 16);
     }
 
     #[test]

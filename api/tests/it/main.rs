@@ -7,6 +7,7 @@ mod support;
 
 mod admin_api;
 mod cli;
+mod connections;
 mod http_api;
 mod keys_cli;
 mod order_idempotency;
