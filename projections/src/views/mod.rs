@@ -55,12 +55,35 @@ pub struct TimeFilter {
     pub asset: Option<Asset>,
 }
 
-/// A `(time, id)` key as the two query parameters (a key of no page: null and "").
-fn split_key(key: Option<(DateTime<Utc>, String)>) -> (Option<DateTime<Utc>>, String) {
-    match key {
+/// One page of a time-ordered view: `sql` takes `filter`'s `from`, `to`, `state`, `account`
+/// and `asset`, then the `(time, id)` key to start after (null for the first page) and the row
+/// limit, in that order.
+pub(crate) async fn time_page<T>(
+    pool: &sqlx::PgPool,
+    sql: &'static str,
+    filter: &TimeFilter,
+    after: Option<(DateTime<Utc>, String)>,
+    limit: i64,
+) -> Result<Page<T>, sqlx::Error>
+where
+    T: for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow> + Send + Unpin,
+{
+    let (after_at, after_id) = match after {
         Some((at, id)) => (Some(at), id),
         None => (None, String::new()),
-    }
+    };
+    let rows = sqlx::query_as(sql)
+        .bind(filter.from)
+        .bind(filter.to)
+        .bind(filter.state.as_deref())
+        .bind(filter.account.as_deref())
+        .bind(filter.asset.map(Asset::code))
+        .bind(after_at)
+        .bind(after_id)
+        .bind(limit + 1)
+        .fetch_all(pool)
+        .await?;
+    Ok(Page::of(rows, limit))
 }
 
 /// An `Apply` error naming the projection and the event.
@@ -80,5 +103,21 @@ pub(crate) fn apply_error(
             event.event_type,
             reason.into()
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Page;
+
+    #[test]
+    fn a_page_keeps_the_limit_and_says_whether_more_follow() {
+        let more = Page::of(vec![1, 2, 3], 2);
+        assert_eq!(more.rows, vec![1, 2]);
+        assert_eq!(more.last_if_more(), Some(&2));
+        let last = Page::of(vec![1, 2], 2);
+        assert_eq!(last.rows, vec![1, 2]);
+        assert_eq!(last.last_if_more(), None);
+        assert_eq!(Page::<i32>::of(vec![], 5).last_if_more(), None);
     }
 }

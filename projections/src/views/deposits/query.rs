@@ -30,8 +30,8 @@ pub async fn page(
     after: Option<(DateTime<Utc>, String)>,
     limit: i64,
 ) -> Result<Page<FinanceDeposit>, sqlx::Error> {
-    let (after_at, after_id) = crate::views::split_key(after);
-    let rows = sqlx::query_as(
+    crate::views::time_page(
+        pool,
         "SELECT deposit_id, account_id, asset, amount, txid, from_address, to_address, \
                 block_number, status, detected_at, credited_at \
          FROM deposits \
@@ -42,16 +42,9 @@ pub async fn page(
            AND ($5::text IS NULL OR asset = $5) \
            AND ($6::timestamptz IS NULL OR (detected_at, deposit_id) > ($6, $7)) \
          ORDER BY detected_at, deposit_id LIMIT $8",
+        filter,
+        after,
+        limit,
     )
-    .bind(filter.from)
-    .bind(filter.to)
-    .bind(filter.state.as_deref())
-    .bind(filter.account.as_deref())
-    .bind(filter.asset.map(engine::domain::Asset::code))
-    .bind(after_at)
-    .bind(after_id)
-    .bind(limit + 1)
-    .fetch_all(pool)
-    .await?;
-    Ok(Page::of(rows, limit))
+    .await
 }

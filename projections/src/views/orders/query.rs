@@ -50,8 +50,8 @@ pub async fn page(
     after: Option<(DateTime<Utc>, String)>,
     limit: i64,
 ) -> Result<Page<FinanceOrder>, sqlx::Error> {
-    let (after_at, after_id) = crate::views::split_key(after);
-    let rows = sqlx::query_as(
+    crate::views::time_page(
+        pool,
         "SELECT order_id, account_id, status, receiver, energy, duration, asset, price, \
                 amount_captured, amount_refunded, wallet, delegation_txid, reclaim_txid, \
                 placed_at, closed_at \
@@ -63,18 +63,11 @@ pub async fn page(
            AND ($5::text IS NULL OR asset = $5) \
            AND ($6::timestamptz IS NULL OR (placed_at, order_id) > ($6, $7)) \
          ORDER BY placed_at, order_id LIMIT $8",
+        filter,
+        after,
+        limit,
     )
-    .bind(filter.from)
-    .bind(filter.to)
-    .bind(filter.state.as_deref())
-    .bind(filter.account.as_deref())
-    .bind(filter.asset.map(engine::domain::Asset::code))
-    .bind(after_at)
-    .bind(after_id)
-    .bind(limit + 1)
-    .fetch_all(pool)
-    .await?;
-    Ok(Page::of(rows, limit))
+    .await
 }
 
 /// `account_id`'s orders after the `(placed_at, order_id)` key `after`, oldest first.
@@ -84,7 +77,10 @@ pub async fn for_account(
     after: Option<(DateTime<Utc>, String)>,
     limit: i64,
 ) -> Result<Page<OrderSummary>, sqlx::Error> {
-    let (after_at, after_id) = crate::views::split_key(after);
+    let (after_at, after_id) = match after {
+        Some((at, id)) => (Some(at), id),
+        None => (None, String::new()),
+    };
     let rows = sqlx::query_as(
         "SELECT order_id, status, receiver, energy, duration, asset, price, placed_at, \
                 delegation_txid, reclaim_txid \
