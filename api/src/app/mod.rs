@@ -33,7 +33,9 @@ use tron_adapter::vault::KeyVault;
 use tron_adapter::PrivateKey;
 
 pub use database::Database;
-pub use plan::{Plan, POOL_API, POOL_API_BESIDE_WORKERS, POOL_BASE, POOL_ENGINE, POOL_PROJECTOR};
+pub use plan::{
+    Plan, Projector, POOL_API, POOL_API_BESIDE_WORKERS, POOL_BASE, POOL_ENGINE, POOL_PROJECTOR,
+};
 pub use server::{api_state, ApiServer};
 pub use shutdown::{os_signal, Shutdown};
 

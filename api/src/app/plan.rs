@@ -6,8 +6,25 @@
 //! owns it or stands by for it. The pool opens connections only when they are used and closes
 //! them after a minute idle, so a quiet process holds few.
 
-use crate::cli::project::ProjectArgs;
 use crate::settings::Settings;
+
+/// Which projector workers a process runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Projector {
+    /// Only these (projection names, or `audit_sequencer`); empty: every one.
+    pub only: Vec<String>,
+    /// Events per batch.
+    pub batch_size: i64,
+}
+
+impl Default for Projector {
+    fn default() -> Self {
+        Self {
+            only: Vec::new(),
+            batch_size: 500,
+        }
+    }
+}
 
 /// The parts a command runs.
 #[derive(Debug, Clone, Default)]
@@ -18,7 +35,7 @@ pub struct Plan {
     /// The HTTP API.
     pub api: bool,
     /// The projector runtime: these projections (and the audit sequencer).
-    pub projector: Option<ProjectArgs>,
+    pub projector: Option<Projector>,
 }
 
 /// Pool connections of a one-shot command (`status`, `token`, `keys`, …) and of the process's
@@ -45,7 +62,7 @@ impl Plan {
         Self {
             engine: true,
             api: true,
-            projector: Some(ProjectArgs::default()),
+            projector: Some(Projector::default()),
         }
     }
 
@@ -58,9 +75,9 @@ impl Plan {
     }
 
     /// `trx-energy project`: the projector runtime alone.
-    pub fn project(args: ProjectArgs) -> Self {
+    pub fn project(projector: Projector) -> Self {
         Self {
-            projector: Some(args),
+            projector: Some(projector),
             ..Self::default()
         }
     }
@@ -104,7 +121,7 @@ mod tests {
     fn each_command_gets_the_connections_of_the_parts_it_runs() {
         let s = Settings::default();
         assert_eq!(Plan::tool().pool_size(&s), 2);
-        assert_eq!(Plan::project(ProjectArgs::default()).pool_size(&s), 4);
+        assert_eq!(Plan::project(Projector::default()).pool_size(&s), 4);
         assert_eq!(Plan::serve().pool_size(&s), 18);
         assert_eq!(Plan::run().pool_size(&s), 16);
     }

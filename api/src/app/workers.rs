@@ -19,8 +19,8 @@ use tron_adapter::worker::{
 use engine::process::scheduler::run_scheduler;
 use engine::process::{run_reactor, DepositFlow, OrderFlow, RunnerConfig};
 
+use super::plan::Projector;
 use super::Services;
-use crate::cli::project::ProjectArgs;
 use crate::settings::Settings;
 
 /// A named task that runs until the shutdown signal.
@@ -121,7 +121,7 @@ fn chain_worker_config(settings: &Settings) -> ChainWorkerConfig {
 /// The projector runtime's workers `args` asks for: projections by name, and the audit
 /// sequencer; every one by default.
 pub fn projector_workers(
-    args: &ProjectArgs,
+    args: &Projector,
 ) -> Result<Vec<Arc<dyn ProjectorWorker>>, projections::Error> {
     let mut workers: Vec<Arc<dyn ProjectorWorker>> = Vec::new();
     let all = args.only.is_empty();
@@ -150,7 +150,7 @@ pub fn projector_workers(
 /// Starts the projector runtime in this process.
 pub fn start_projector(
     pool: &PgPool,
-    args: &ProjectArgs,
+    args: &Projector,
 ) -> Result<RuntimeHandle, projections::Error> {
     let config = RuntimeConfig {
         batch_size: args.batch_size,

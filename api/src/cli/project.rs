@@ -5,7 +5,7 @@
 
 use std::future::Future;
 
-use crate::app::{App, Plan, Shutdown};
+use crate::app::{App, Plan, Projector, Shutdown};
 use crate::settings::Settings;
 
 /// Options of `trx-energy project`.
@@ -20,11 +20,11 @@ pub struct ProjectArgs {
     pub batch_size: i64,
 }
 
-impl Default for ProjectArgs {
-    fn default() -> Self {
-        Self {
-            only: Vec::new(),
-            batch_size: 500,
+impl From<ProjectArgs> for Projector {
+    fn from(args: ProjectArgs) -> Self {
+        Projector {
+            only: args.only,
+            batch_size: args.batch_size,
         }
     }
 }
@@ -37,11 +37,12 @@ pub async fn run(
     settings: &Settings,
     stop: impl Future<Output = ()>,
 ) -> anyhow::Result<u8> {
-    if let Err(e) = crate::app::workers::projector_workers(&args) {
+    let projector = Projector::from(args);
+    if let Err(e) = crate::app::workers::projector_workers(&projector) {
         eprintln!("error: {e}");
         return Ok(2);
     }
-    let app = App::build(settings, Plan::project(args)).await?;
+    let app = App::build(settings, Plan::project(projector)).await?;
     let mut running = app.spawn(&Shutdown::new()).await?;
     let failed = tokio::select! {
         _ = stop => None,

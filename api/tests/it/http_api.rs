@@ -130,11 +130,8 @@ async fn open_quote_order_status_cancel_over_http() {
 
     // The list and the finance pages come from the read models: with the projector running the
     // order appears there, with its final state.
-    let projector = api::app::workers::start_projector(
-        &api.db.pool,
-        &api::cli::project::ProjectArgs::default(),
-    )
-    .unwrap();
+    let projector =
+        api::app::workers::start_projector(&api.db.pool, &api::app::Projector::default()).unwrap();
     let finance = api.token(Role::Finance).await;
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
     loop {
@@ -438,11 +435,8 @@ async fn bad_input_gets_a_4xx_naming_the_field_and_writes_nothing() {
 async fn tokens_and_roles() {
     let api = Api::start().await;
     // The read-model routes wait for the projections after the caller's writes.
-    let projector = api::app::workers::start_projector(
-        &api.db.pool,
-        &api::cli::project::ProjectArgs::default(),
-    )
-    .unwrap();
+    let projector =
+        api::app::workers::start_projector(&api.db.pool, &api::app::Projector::default()).unwrap();
     let admin = api.token(Role::Admin).await;
     let (status, _) = api
         .post("/v1/accounts", &admin, json!({"account_id": "tg:4004"}))
@@ -1494,11 +1488,8 @@ async fn read_feed(
 #[tokio::test]
 async fn the_live_feed_streams_order_deposit_and_wallet_events_filtered_by_the_token() {
     let api = Api::start().await;
-    let projector = api::app::workers::start_projector(
-        &api.db.pool,
-        &api::cli::project::ProjectArgs::default(),
-    )
-    .unwrap();
+    let projector =
+        api::app::workers::start_projector(&api.db.pool, &api::app::Projector::default()).unwrap();
     let alice = api.token_for("bot-alice", Role::Bot).await;
     let mallory = api.token_for("bot-mallory", Role::Bot).await;
     let finance = api.token(Role::Finance).await;
@@ -1595,11 +1586,8 @@ async fn the_live_feed_streams_order_deposit_and_wallet_events_filtered_by_the_t
 #[tokio::test]
 async fn a_read_of_the_read_models_right_after_a_command_shows_its_effect() {
     let api = Api::start().await;
-    let projector = api::app::workers::start_projector(
-        &api.db.pool,
-        &api::cli::project::ProjectArgs::default(),
-    )
-    .unwrap();
+    let projector =
+        api::app::workers::start_projector(&api.db.pool, &api::app::Projector::default()).unwrap();
     let bot = api.token_for("bot-ryw", Role::Bot).await;
     let (status, _) = api
         .post("/v1/accounts", &bot, json!({"account_id": "tg:ryw"}))

@@ -197,11 +197,8 @@ pub fn fresh_address() -> String {
 }
 
 pub async fn catch_up_projections(api: &Api) {
-    let projector = api::app::workers::start_projector(
-        &api.db.pool,
-        &api::cli::project::ProjectArgs::default(),
-    )
-    .unwrap();
+    let projector =
+        api::app::workers::start_projector(&api.db.pool, &api::app::Projector::default()).unwrap();
     projections::testing::wait_caught_up(
         &api.db.pool,
         &projections::testing::all_readers(),

@@ -47,13 +47,7 @@ pub async fn balances(
     caller.require(ROLES)?;
     let caught_up = wait_for(&state, &caller, &headers, &[projection("account_balances")]).await?;
     let limit = limit(&query, 1_000)?;
-    let asset = query
-        .get("asset")
-        .map(|a| {
-            a.parse::<Asset>()
-                .map_err(|e| ApiError::bad_request("unknown_asset", e.to_string()).field("asset"))
-        })
-        .transpose()?;
+    let asset = asset_filter(&query)?;
     let bad_cursor = || {
         ApiError::bad_request("invalid_cursor", "the cursor is not one this API gave")
             .field("cursor")
