@@ -66,6 +66,10 @@ pub struct App {
 impl App {
     /// Opens what `plan` needs, each once.
     pub async fn build(settings: &Settings, plan: Plan) -> anyhow::Result<App> {
+        if plan.api {
+            // The API's own settings are checked before anything is opened or started.
+            server::check_settings(settings)?;
+        }
         let pool_size = plan.pool_size(settings);
         let database = Database::open(settings, pool_size)
             .await

@@ -18,6 +18,22 @@ use crate::settings::Settings;
 /// Prefix of the rate limiter's Redis keys.
 const REDIS_PREFIX: &str = "trx:";
 
+/// Checks the settings only the API reads (rate limits, allowlists, the token secret); an
+/// error names the variable.
+pub fn check_settings(settings: &Settings) -> anyhow::Result<()> {
+    Limits::from_settings(&settings.http.rate_limit)?;
+    Allowlist::from_settings(&settings.http.allow_ips)?;
+    if let Some(secret) = &settings.http.jwt_secret {
+        if secret.expose().len() < super::secrets::MIN_JWT_SECRET {
+            anyhow::bail!(
+                "TRX_JWT_SECRET must be at least {} characters long",
+                super::secrets::MIN_JWT_SECRET
+            );
+        }
+    }
+    Ok(())
+}
+
 /// The API's state: the app's parts, the token keys, rate limits, allowlists and readiness.
 pub fn api_state(
     settings: &Settings,
@@ -76,5 +92,23 @@ impl ApiServer {
         let _ = self.stop.send(());
         self.task.await?.context("HTTP API")?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_apis_settings_are_checked_naming_the_variable() {
+        assert!(check_settings(&Settings::default()).is_ok());
+        let mut bad = Settings::default();
+        bad.http.rate_limit.read = "100".into();
+        let err = check_settings(&bad).unwrap_err().to_string();
+        assert!(err.contains("TRX_RATE_LIMIT_READ"), "{err}");
+        let mut bad = Settings::default();
+        bad.http.allow_ips.admin = Some("10.0.0.0/40".into());
+        let err = check_settings(&bad).unwrap_err().to_string();
+        assert!(err.contains("TRX_ALLOW_IPS_ADMIN"), "{err}");
     }
 }

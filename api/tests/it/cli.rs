@@ -148,6 +148,31 @@ fn help_lists_every_command() {
     assert!(help.contains("private PostgreSQL cluster"), "{help}");
 }
 
+#[test]
+fn a_bad_setting_stops_a_command_at_start_naming_the_variable() {
+    let data = std::env::temp_dir().join(format!("trx-bad-setting-{}", std::process::id()));
+    let data = data.to_str().unwrap();
+    for (args, name, value, code) in [
+        (&["status"][..], "TRX_SIM_PORT", "eighty", 2),
+        (&["status"][..], "TRX_DATABASE_POOL_SIZE", "0", 2),
+        (&["serve"][..], "TRX_RATE_LIMIT_READ", "100", 1),
+        (&["run"][..], "TRX_ALLOW_IPS_ADMIN", "10.0.0.0/40", 1),
+    ] {
+        let out = trx(args, &[(name, Some(value)), ("TRX_DATA_DIR", Some(data))]);
+        assert_eq!(
+            out.status.code(),
+            Some(code),
+            "{args:?} {name}={value}: {out:?}"
+        );
+        assert!(text(&out.stderr).contains(name), "{}", text(&out.stderr));
+        // Refused before anything was opened: no private cluster was made.
+        assert!(
+            !Path::new(data).join("postgres").exists(),
+            "{args:?} {name}"
+        );
+    }
+}
+
 #[tokio::test]
 async fn migrate_builds_the_event_store_in_an_empty_database_and_a_second_run_changes_nothing() {
     let db = TestDb::empty().await;
