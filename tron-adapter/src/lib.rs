@@ -1,6 +1,6 @@
 //! `tron-adapter`: TRON protocol, node client, key vault, chain workers and the chain simulator.
 //!
-//! What is here so far (docs/tron-protocol.md, docs/key-vault.md):
+//! What is here (docs/tron-protocol.md, docs/key-vault.md, docs/lifecycle.md):
 //! - [`keys`]: private keys (zeroized, never printed), public keys and `41…` addresses;
 //! - [`signing`]: RFC6979 secp256k1 signatures over a txID and signer recovery;
 //! - [`tx`]: the transaction protobuf (decode, encode, txID), local building from a reference
@@ -10,6 +10,8 @@
 //! - [`vault`]: keys encrypted at rest under a master-key keyring, stored in Postgres;
 //! - [`node`]: the full-node HTTP client (typed, retrying, classifying by result code;
 //!   docs/node-client.md);
+//! - [`worker`]: the chain workers: the wallet allocator, delegation and reclaim, the deposit
+//!   watcher and the wallet sync (docs/lifecycle.md, docs/deposits.md);
 //! - [`simulator`]: a chain simulator that answers like a full node (docs/simulator.md).
 
 pub mod bip32;
