@@ -6,7 +6,9 @@ use std::collections::HashMap;
 use cqrs_es::persist::EventUpcaster;
 use cqrs_es::{Aggregate, DomainEvent};
 use serde_json::Value;
-use sqlx::PgPool;
+use sqlx::postgres::PgArguments;
+use sqlx::query::QueryAs;
+use sqlx::{PgPool, Postgres};
 use uuid::Uuid;
 
 use crate::domain::DomainAggregate;
@@ -278,6 +280,63 @@ SELECT (SELECT s FROM stale) AS stale,
        COALESCE((SELECT array_agg(transaction_id::text ORDER BY sequence) FROM ev), '{}') AS txids
 "#;
 
+/// Binds the columns of the events to insert, one array per column (`sequence, event_type,
+/// event_version, payload, metadata`), as both append statements read them with `unnest`.
+pub(crate) fn bind_events<'q, O, I>(
+    query: QueryAs<'q, Postgres, O, PgArguments>,
+    events: I,
+) -> QueryAs<'q, Postgres, O, PgArguments>
+where
+    I: IntoIterator<Item = &'q NewEvent>,
+    I::IntoIter: Clone,
+{
+    let events = events.into_iter();
+    query
+        .bind(
+            events
+                .clone()
+                .map(|e| e.sequence as i64)
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            events
+                .clone()
+                .map(|e| e.event_type.as_str())
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            events
+                .clone()
+                .map(|e| e.event_version.as_str())
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            events
+                .clone()
+                .map(|e| e.payload.as_str())
+                .collect::<Vec<_>>(),
+        )
+        .bind(events.map(|e| e.metadata.as_str()).collect::<Vec<_>>())
+}
+
+/// Binds the columns of the command-log rows to insert (`command_id, command_type, outcome,
+/// fingerprint`), as both append statements read them with `unnest`.
+pub(crate) fn bind_log<'q, O, I>(
+    query: QueryAs<'q, Postgres, O, PgArguments>,
+    log: I,
+) -> QueryAs<'q, Postgres, O, PgArguments>
+where
+    I: IntoIterator<Item = &'q LogRow>,
+    I::IntoIter: Clone,
+{
+    let log = log.into_iter();
+    query
+        .bind(log.clone().map(|l| l.command_id).collect::<Vec<_>>())
+        .bind(log.clone().map(|l| l.command_type).collect::<Vec<_>>())
+        .bind(log.clone().map(|l| l.outcome.as_str()).collect::<Vec<_>>())
+        .bind(log.map(|l| l.fingerprint.as_deref()).collect::<Vec<_>>())
+}
+
 /// Appends events and their command-log rows in one statement (so one transaction), provided
 /// the stream is still at `expected_version`.
 pub(crate) async fn append(
@@ -288,45 +347,14 @@ pub(crate) async fn append(
     events: &[NewEvent],
     log: &[LogRow],
 ) -> Result<AppendResult, AppendError> {
-    let row: Result<(bool, i64, Vec<i64>, Vec<String>), sqlx::Error> = sqlx::query_as(APPEND_SQL)
+    let query = sqlx::query_as(APPEND_SQL)
         .bind(aggregate_type)
         .bind(aggregate_id)
-        .bind(expected_version as i64)
-        .bind(events.iter().map(|e| e.sequence as i64).collect::<Vec<_>>())
-        .bind(
-            events
-                .iter()
-                .map(|e| e.event_type.as_str())
-                .collect::<Vec<_>>(),
-        )
-        .bind(
-            events
-                .iter()
-                .map(|e| e.event_version.as_str())
-                .collect::<Vec<_>>(),
-        )
-        .bind(
-            events
-                .iter()
-                .map(|e| e.payload.as_str())
-                .collect::<Vec<_>>(),
-        )
-        .bind(
-            events
-                .iter()
-                .map(|e| e.metadata.as_str())
-                .collect::<Vec<_>>(),
-        )
-        .bind(log.iter().map(|l| l.command_id).collect::<Vec<_>>())
-        .bind(log.iter().map(|l| l.command_type).collect::<Vec<_>>())
-        .bind(log.iter().map(|l| l.outcome.as_str()).collect::<Vec<_>>())
-        .bind(
-            log.iter()
-                .map(|l| l.fingerprint.as_deref())
-                .collect::<Vec<_>>(),
-        )
-        .fetch_one(pool)
-        .await;
+        .bind(expected_version as i64);
+    let row: Result<(bool, i64, Vec<i64>, Vec<String>), sqlx::Error> =
+        bind_log(bind_events(query, events), log)
+            .fetch_one(pool)
+            .await;
     let (stale, _logged, positions, txids) = match row {
         Ok(r) => r,
         Err(sqlx::Error::Database(db)) if db.code().as_deref() == Some("23505") => {

@@ -8,20 +8,23 @@
 //!   own, so each gets the answer it would have had alone, and nothing is written twice.
 //! - At most `max_flushes` statements are in flight. A caller that finds a free slot writes
 //!   everything queued at that moment, its own append and those of the callers waiting behind
-//!   it. A statement that carries others' appends runs in a task of its own: a caller that goes
-//!   away (an HTTP client hanging up) does not abandon the appends it carried for the others.
+//!   it, inline. If it goes away mid-statement, the appends it has not answered are queued again
+//!   ([`Carried`](crate::store::batcher::Carried)) and written by the next caller with a slot; a
+//!   statement that had committed after all makes them stale or duplicate, never doubled.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex as StdMutex};
 
 use sqlx::PgPool;
-use tokio::sync::{oneshot, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{oneshot, Semaphore};
 
 use crate::error::Error;
 use crate::log::position::parse_xid8;
 use crate::log::LogPosition;
-use crate::store::event_store::{self, AppendError, AppendResult, LogRow, NewEvent};
+use crate::store::batcher::{gone, Awaited, Batcher, Ticket};
+use crate::store::event_store::{
+    self, bind_events, bind_log, AppendError, AppendResult, LogRow, NewEvent,
+};
 
 /// One stream's append: its events and command-log rows, if it is still at `expected_version`.
 pub(crate) struct AppendRequest {
@@ -35,31 +38,38 @@ pub(crate) struct AppendRequest {
 type Answer = Result<AppendResult, AppendError>;
 
 struct Queued {
+    ticket: Ticket,
     request: AppendRequest,
     reply: oneshot::Sender<Answer>,
-    /// Which caller queued it.
-    ticket: u64,
+}
+
+impl Awaited for Queued {
+    fn ticket(&self) -> Ticket {
+        self.ticket
+    }
+
+    fn abandoned(&self) -> bool {
+        gone(&self.reply)
+    }
 }
 
 /// Appends of many streams, grouped into shared statements.
 pub(crate) struct GroupAppender {
     pool: PgPool,
-    queue: StdMutex<Vec<Queued>>,
-    slots: Arc<Semaphore>,
+    queue: Batcher<Queued>,
+    slots: Semaphore,
     max_group: usize,
-    statements: Arc<AtomicU64>,
-    tickets: AtomicU64,
+    statements: AtomicU64,
 }
 
 impl GroupAppender {
     pub fn new(pool: PgPool, max_flushes: usize, max_group: usize) -> Self {
         Self {
             pool,
-            queue: StdMutex::new(Vec::new()),
-            slots: Arc::new(Semaphore::new(max_flushes.max(1))),
+            queue: Batcher::new(),
+            slots: Semaphore::new(max_flushes.max(1)),
             max_group: max_group.max(1),
-            statements: Arc::new(AtomicU64::new(0)),
-            tickets: AtomicU64::new(0),
+            statements: AtomicU64::new(0),
         }
     }
 
@@ -71,43 +81,73 @@ impl GroupAppender {
     /// Appends one stream's rows, alone or in a group with others queued at the same time.
     pub async fn append(&self, request: AppendRequest) -> Answer {
         let (reply, mut answer) = oneshot::channel();
-        let ticket = self.tickets.fetch_add(1, Ordering::Relaxed);
-        self.queue
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push(Queued {
-                request,
-                reply,
-                ticket,
-            });
+        let ticket = self.queue.ticket();
+        self.queue.push(Queued {
+            ticket,
+            request,
+            reply,
+        });
         loop {
-            tokio::select! {
+            // Made before looking at the queue, so a put-back after that look is not missed.
+            let requeued = self.queue.requeued();
+            let slot = tokio::select! {
                 biased;
                 got = &mut answer => return got.unwrap_or_else(|_| Err(abandoned())),
-                slot = self.slots.clone().acquire_owned() => {
-                    let Ok(slot) = slot else {
-                        return Err(abandoned());
-                    };
-                    let group: Vec<Queued> = {
-                        let mut q = self.queue.lock().unwrap_or_else(|p| p.into_inner());
-                        let n = q.len().min(self.max_group);
-                        q.drain(..n).collect()
-                    };
-                    if group.is_empty() {
-                        // Ours is in a statement another caller is running.
-                        drop(slot);
-                        return answer.await.unwrap_or_else(|_| Err(abandoned()));
-                    }
-                    let alone = group.len() == 1 && group[0].ticket == ticket;
-                    let flush = flush(self.pool.clone(), group, slot, self.statements.clone());
-                    if alone {
-                        // Only this caller's own append rides on it.
-                        flush.await;
-                    } else {
-                        let _ = tokio::spawn(flush).await;
-                    }
+                slot = self.slots.acquire() => slot,
+            };
+            let Ok(permit) = slot else {
+                return Err(abandoned());
+            };
+            // Declared after the slot, so dropped before it: what is left unanswered is
+            // queued again before the slot is free for the next caller.
+            let mut group = self.queue.take(self.max_group, ticket);
+            if group.is_empty() {
+                // Ours is in a statement another caller is running. Its answer comes from
+                // there, or, if that caller goes away first, it is queued again.
+                drop(group);
+                drop(permit);
+                tokio::select! {
+                    biased;
+                    got = &mut answer => return got.unwrap_or_else(|_| Err(abandoned())),
+                    () = requeued => continue,
                 }
             }
+            self.flush(group.items()).await;
+        }
+    }
+
+    /// Writes the group (in one statement if it can), answering each append as it is known;
+    /// an answered append leaves `group`.
+    async fn flush(&self, group: &mut Vec<Queued>) {
+        if group.len() > 1 && distinct_streams(group) {
+            self.statements.fetch_add(1, Ordering::Relaxed);
+            let requests: Vec<&AppendRequest> = group.iter().map(|q| &q.request).collect();
+            match append_many(&self.pool, &requests).await {
+                Ok(answers) => {
+                    for (queued, answer) in group.drain(..).zip(answers) {
+                        let _ = queued.reply.send(answer);
+                    }
+                    return;
+                }
+                Err(e) => {
+                    tracing::debug!(error = %e, appends = group.len(),
+                        "a grouped append failed as a whole; appending each on its own");
+                }
+            }
+        }
+        while let Some(queued) = group.first() {
+            self.statements.fetch_add(1, Ordering::Relaxed);
+            let r = &queued.request;
+            let answer = event_store::append(
+                &self.pool,
+                r.aggregate_type,
+                &r.aggregate_id,
+                r.expected_version,
+                &r.events,
+                &r.log,
+            )
+            .await;
+            let _ = group.remove(0).reply.send(answer);
         }
     }
 }
@@ -116,44 +156,6 @@ fn abandoned() -> AppendError {
     AppendError::Other(Error::BatchFailed(
         "the statement carrying this append failed before it answered".into(),
     ))
-}
-
-async fn flush(
-    pool: PgPool,
-    group: Vec<Queued>,
-    _slot: OwnedSemaphorePermit,
-    statements: Arc<AtomicU64>,
-) {
-    if group.len() > 1 && distinct_streams(&group) {
-        statements.fetch_add(1, Ordering::Relaxed);
-        let requests: Vec<&AppendRequest> = group.iter().map(|q| &q.request).collect();
-        match append_many(&pool, &requests).await {
-            Ok(answers) => {
-                for (queued, answer) in group.into_iter().zip(answers) {
-                    let _ = queued.reply.send(answer);
-                }
-                return;
-            }
-            Err(e) => {
-                tracing::debug!(error = %e, appends = group.len(),
-                    "a grouped append failed as a whole; appending each on its own");
-            }
-        }
-    }
-    for queued in group {
-        statements.fetch_add(1, Ordering::Relaxed);
-        let r = &queued.request;
-        let answer = event_store::append(
-            &pool,
-            r.aggregate_type,
-            &r.aggregate_id,
-            r.expected_version,
-            &r.events,
-            &r.log,
-        )
-        .await;
-        let _ = queued.reply.send(answer);
-    }
 }
 
 fn distinct_streams(group: &[Queued]) -> bool {
@@ -226,7 +228,7 @@ async fn append_many(pool: &PgPool, requests: &[&AppendRequest]) -> Result<Vec<A
             log.push(l);
         }
     }
-    let row: ManyRow = sqlx::query_as(APPEND_MANY_SQL)
+    let query = sqlx::query_as(APPEND_MANY_SQL)
         .bind(
             requests
                 .iter()
@@ -245,43 +247,9 @@ async fn append_many(pool: &PgPool, requests: &[&AppendRequest]) -> Result<Vec<A
                 .map(|r| r.expected_version as i64)
                 .collect::<Vec<_>>(),
         )
-        .bind(&event_stream)
-        .bind(events.iter().map(|e| e.sequence as i64).collect::<Vec<_>>())
-        .bind(
-            events
-                .iter()
-                .map(|e| e.event_type.as_str())
-                .collect::<Vec<_>>(),
-        )
-        .bind(
-            events
-                .iter()
-                .map(|e| e.event_version.as_str())
-                .collect::<Vec<_>>(),
-        )
-        .bind(
-            events
-                .iter()
-                .map(|e| e.payload.as_str())
-                .collect::<Vec<_>>(),
-        )
-        .bind(
-            events
-                .iter()
-                .map(|e| e.metadata.as_str())
-                .collect::<Vec<_>>(),
-        )
-        .bind(&log_stream)
-        .bind(log.iter().map(|l| l.command_id).collect::<Vec<_>>())
-        .bind(log.iter().map(|l| l.command_type).collect::<Vec<_>>())
-        .bind(log.iter().map(|l| l.outcome.as_str()).collect::<Vec<_>>())
-        .bind(
-            log.iter()
-                .map(|l| l.fingerprint.as_deref())
-                .collect::<Vec<_>>(),
-        )
-        .fetch_one(pool)
-        .await?;
+        .bind(&event_stream);
+    let query = bind_events(query, events.iter().copied()).bind(&log_stream);
+    let row: ManyRow = bind_log(query, log.iter().copied()).fetch_one(pool).await?;
     let (stale, _logged, types, ids, sequences, positions, txids) = row;
     if stale.len() != requests.len() {
         return Err(Error::corrupt(
@@ -328,6 +296,7 @@ async fn append_many(pool: &PgPool, requests: &[&AppendRequest]) -> Result<Vec<A
 mod tests {
     use super::*;
     use crate::testing::TestDb;
+    use std::sync::Arc;
     use uuid::Uuid;
 
     fn request(id: &str, expected_version: u64, events: u64, command_id: Uuid) -> AppendRequest {
@@ -384,15 +353,16 @@ mod tests {
         for request in requests {
             let (reply, answer) = oneshot::channel();
             queued.push(Queued {
+                ticket: 0,
                 request,
                 reply,
-                ticket: 0,
             });
             answers.push(answer);
         }
-        let slot = Arc::new(Semaphore::new(1)).acquire_owned().await.unwrap();
-        let statements = Arc::new(AtomicU64::new(0));
-        flush(pool.clone(), queued, slot, statements).await;
+        GroupAppender::new(pool.clone(), 1, 256)
+            .flush(&mut queued)
+            .await;
+        assert!(queued.is_empty(), "every append of the group is answered");
         let mut out = Vec::new();
         for answer in answers {
             out.push(answer.await.unwrap());
@@ -508,5 +478,93 @@ mod tests {
             "{} statements for 64 appends",
             appender.statements()
         );
+    }
+
+    /// Waits until `n` sessions of this database wait on a lock.
+    async fn until_waiting_on_locks(pool: &PgPool, n: i64) {
+        for _ in 0..500 {
+            let waiting: i64 = sqlx::query_scalar(
+                "SELECT count(*) FROM pg_stat_activity \
+                 WHERE datname = current_database() AND wait_event_type = 'Lock'",
+            )
+            .fetch_one(pool)
+            .await
+            .unwrap();
+            if waiting >= n {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        panic!("no session waits on a lock");
+    }
+
+    /// An uncommitted event of stream `id` at sequence 1: an append there waits for it.
+    async fn hold_sequence_one(
+        pool: &PgPool,
+        id: &str,
+    ) -> sqlx::Transaction<'static, sqlx::Postgres> {
+        let mut tx = pool.begin().await.unwrap();
+        sqlx::query(
+            "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, \
+             event_version, payload, metadata) VALUES ('Test', $1, 1, 'Held', '1', '{}', '{}')",
+        )
+        .bind(id)
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+        tx
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_caller_that_goes_away_mid_statement_does_not_abandon_the_appends_it_carried() {
+        let db = TestDb::new().await;
+        let appender = Arc::new(GroupAppender::new(db.pool.clone(), 1, 256));
+        let append = |id: &str| {
+            let appender = appender.clone();
+            let request = request(id, 0, 1, Uuid::new_v4());
+            tokio::spawn(async move { appender.append(request).await })
+        };
+        // The only slot is taken by an append to x, which waits for `x_held`; meanwhile a, b
+        // and c queue, and a, the first to get the slot after it, writes all three.
+        let x_held = hold_sequence_one(&db.pool, "x").await;
+        let b_held = hold_sequence_one(&db.pool, "b").await;
+        let x = append("x");
+        until_waiting_on_locks(&db.pool, 1).await;
+        let leader = append("a");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        let carried = [append("b"), append("c")];
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        x_held.rollback().await.unwrap();
+        assert_eq!(positions(&x.await.unwrap()).len(), 1);
+        // The group's statement now waits for `b_held`; its caller goes away.
+        until_waiting_on_locks(&db.pool, 1).await;
+        leader.abort();
+        assert!(leader.await.is_err_and(|e| e.is_cancelled()));
+        b_held.rollback().await.unwrap();
+
+        for (task, id) in carried.into_iter().zip(["b", "c"]) {
+            let answer = tokio::time::timeout(std::time::Duration::from_secs(10), task)
+                .await
+                .expect("a carried append is answered")
+                .unwrap();
+            // Written by the next caller, or by the dropped statement (which the server ran
+            // to its end), in which case the next attempt finds the stream moved on.
+            assert!(
+                matches!(
+                    answer,
+                    Ok(AppendResult::Written(_)) | Ok(AppendResult::Stale)
+                ),
+                "{id}"
+            );
+        }
+        let ids: Vec<String> = stored(&db.pool).await.into_iter().map(|r| r.0).collect();
+        for id in ["b", "c"] {
+            assert_eq!(
+                ids.iter().filter(|i| *i == id).count(),
+                1,
+                "{id} written once"
+            );
+        }
+        assert!(ids.iter().filter(|i| *i == "a").count() <= 1);
     }
 }

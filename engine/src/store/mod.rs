@@ -1,6 +1,7 @@
 //! The event store: postgres-es's `events` table with our global-order columns, the command bus
 //! that appends to it (idempotent, conflict-retrying, snapshotting), and the private cluster.
 
+mod batcher;
 pub mod bus;
 pub mod cluster;
 pub mod event_store;
