@@ -1,5 +1,5 @@
 //! The crate's error type: what can go wrong outside the domain's own decisions (which are
-//! `DomainError` values, carried in command outcomes).
+//! per-aggregate refusals such as `AccountError`, carried in command outcomes).
 
 /// Errors of the event store, the command bus, the log reader and the private cluster.
 #[derive(Debug, thiserror::Error)]

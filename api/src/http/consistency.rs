@@ -18,11 +18,11 @@ use axum::extract::Request;
 use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use engine::domain::{DomainAggregate, DomainError};
+use engine::domain::DomainAggregate;
 use engine::log::LogPosition;
 use engine::store::{Committed, Outcome};
 
-use super::error::ApiError;
+use super::error::{ApiError, Refusal};
 use super::{AppState, Caller};
 
 pub static LOG_POSITION: HeaderName = HeaderName::from_static("x-log-position");
@@ -86,7 +86,8 @@ impl Written {
         outcome: Outcome<A>,
     ) -> Result<Committed<A::Event>, ApiError>
     where
-        A: DomainAggregate<Error = DomainError>,
+        A: DomainAggregate,
+        A::Error: Refusal,
     {
         let committed = outcome.result.map_err(|e| ApiError::domain(&e))?;
         if let Some(p) = committed.last_position() {

@@ -4,7 +4,10 @@
 
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use engine::domain::DomainError;
+use engine::domain::{
+    AccountError, DepositError, DurationError, FieldError, MaintenanceError, OrderError,
+    PriceListError, PriceTableError, QuoteError, TransitionError, WalletError,
+};
 use serde::Serialize;
 
 /// Everything a request can be answered with other than success.
@@ -146,45 +149,219 @@ impl ApiError {
         }
     }
 
-    /// A domain refusal: its stable code, and the status and field it stands for.
-    pub fn domain(e: &DomainError) -> Self {
-        use DomainError::*;
-        let status = match e {
-            InvalidTransition { .. }
-            | TooEarly { .. }
-            | AccountAlreadyOpen
-            | OrderAlreadyPlaced
-            | OrderAlreadyReserved { .. }
-            | ReservationSettled { .. }
-            | DepositAlreadyCredited { .. }
-            | DepositAlreadyDetected { .. }
-            | WalletAlreadyRegistered
-            | WalletDisabled => StatusCode::CONFLICT,
-            AccountNotOpen | WalletNotRegistered => StatusCode::NOT_FOUND,
-            _ => StatusCode::UNPROCESSABLE_ENTITY,
-        };
-        let field: Option<String> = match e {
-            ZeroQuantity { field }
-            | QuantityTooLarge { field, .. }
-            | TextRequired { field }
-            | TextTooLong { field, .. }
-            | TimeOutOfRange { field } => Some(field.clone()),
-            EnergyBelowMinimum { .. } | EnergyAboveMaximum { .. } | PriceOverflow { .. } => {
-                Some("energy".into())
-            }
-            DurationNotOffered { .. } => Some("duration".into()),
-            AssetNotAccepted { .. } | UnknownAsset { .. } => Some("asset".into()),
-            PriceAboveLimit { .. } => Some("max_price".into()),
-            // Only an admin's price change reaches the API with this refusal.
-            InvalidPriceTable { .. } => Some("unit_price".into()),
-            ReceiverIsPoolWallet { .. } => Some("receiver".into()),
-            _ => None,
-        };
+    /// A domain refusal: its stable code and message, and the status and field it stands for.
+    pub fn domain(e: &impl Refusal) -> Self {
         ApiError::Client {
-            status,
+            status: e.status(),
             code: e.code(),
             message: e.to_string(),
-            field,
+            field: e.field(),
+        }
+    }
+}
+
+/// A domain refusal as the API answers it: the domain's stable code and message, and the
+/// status and request field the API gives it (422 and no field unless said otherwise).
+pub trait Refusal: std::fmt::Display {
+    fn code(&self) -> &'static str;
+
+    fn status(&self) -> StatusCode {
+        StatusCode::UNPROCESSABLE_ENTITY
+    }
+
+    fn field(&self) -> Option<String> {
+        None
+    }
+}
+
+impl Refusal for FieldError {
+    fn code(&self) -> &'static str {
+        FieldError::code(self)
+    }
+
+    fn field(&self) -> Option<String> {
+        Some(FieldError::field(self).to_string())
+    }
+}
+
+impl Refusal for TransitionError {
+    fn code(&self) -> &'static str {
+        TransitionError::code(self)
+    }
+
+    fn status(&self) -> StatusCode {
+        StatusCode::CONFLICT
+    }
+}
+
+impl Refusal for DurationError {
+    fn code(&self) -> &'static str {
+        DurationError::code(self)
+    }
+
+    fn field(&self) -> Option<String> {
+        Some("duration".into())
+    }
+}
+
+impl Refusal for QuoteError {
+    fn code(&self) -> &'static str {
+        QuoteError::code(self)
+    }
+
+    fn field(&self) -> Option<String> {
+        match self {
+            QuoteError::Field(e) => Refusal::field(e),
+            QuoteError::Duration(e) => Refusal::field(e),
+            QuoteError::AssetNotAccepted { .. } => Some("asset".into()),
+            QuoteError::EnergyBelowMinimum { .. }
+            | QuoteError::EnergyAboveMaximum { .. }
+            | QuoteError::PriceOverflow { .. } => Some("energy".into()),
+        }
+    }
+}
+
+impl Refusal for PriceTableError {
+    fn code(&self) -> &'static str {
+        PriceTableError::code(self)
+    }
+
+    /// Only an admin's price change reaches the API with this refusal.
+    fn field(&self) -> Option<String> {
+        Some("unit_price".into())
+    }
+}
+
+impl Refusal for AccountError {
+    fn code(&self) -> &'static str {
+        AccountError::code(self)
+    }
+
+    fn status(&self) -> StatusCode {
+        use AccountError::*;
+        match self {
+            AccountNotOpen => StatusCode::NOT_FOUND,
+            AccountAlreadyOpen
+            | OrderAlreadyReserved { .. }
+            | ReservationSettled { .. }
+            | DepositAlreadyCredited { .. } => StatusCode::CONFLICT,
+            Field(e) => e.status(),
+            _ => StatusCode::UNPROCESSABLE_ENTITY,
+        }
+    }
+
+    fn field(&self) -> Option<String> {
+        match self {
+            AccountError::Field(e) => Refusal::field(e),
+            _ => None,
+        }
+    }
+}
+
+impl Refusal for OrderError {
+    fn code(&self) -> &'static str {
+        OrderError::code(self)
+    }
+
+    fn status(&self) -> StatusCode {
+        use OrderError::*;
+        match self {
+            TooEarly { .. } | OrderAlreadyPlaced => StatusCode::CONFLICT,
+            Transition(e) => e.status(),
+            Field(e) => e.status(),
+            Quote(e) => e.status(),
+            _ => StatusCode::UNPROCESSABLE_ENTITY,
+        }
+    }
+
+    fn field(&self) -> Option<String> {
+        use OrderError::*;
+        match self {
+            PriceAboveLimit { .. } => Some("max_price".into()),
+            ReceiverIsPoolWallet { .. } => Some("receiver".into()),
+            Transition(e) => Refusal::field(e),
+            Field(e) => Refusal::field(e),
+            Quote(e) => Refusal::field(e),
+            _ => None,
+        }
+    }
+}
+
+impl Refusal for DepositError {
+    fn code(&self) -> &'static str {
+        DepositError::code(self)
+    }
+
+    fn status(&self) -> StatusCode {
+        match self {
+            DepositError::DepositAlreadyDetected { .. } => StatusCode::CONFLICT,
+            DepositError::Transition(e) => e.status(),
+            DepositError::LogIndexMismatch { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+        }
+    }
+}
+
+impl Refusal for WalletError {
+    fn code(&self) -> &'static str {
+        WalletError::code(self)
+    }
+
+    fn status(&self) -> StatusCode {
+        use WalletError::*;
+        match self {
+            WalletNotRegistered => StatusCode::NOT_FOUND,
+            WalletAlreadyRegistered | WalletDisabled => StatusCode::CONFLICT,
+            Transition(e) => e.status(),
+            Field(e) => e.status(),
+            _ => StatusCode::UNPROCESSABLE_ENTITY,
+        }
+    }
+
+    fn field(&self) -> Option<String> {
+        match self {
+            WalletError::Transition(e) => Refusal::field(e),
+            WalletError::Field(e) => Refusal::field(e),
+            _ => None,
+        }
+    }
+}
+
+impl Refusal for PriceListError {
+    fn code(&self) -> &'static str {
+        PriceListError::code(self)
+    }
+
+    fn status(&self) -> StatusCode {
+        match self {
+            PriceListError::Table(e) => e.status(),
+            PriceListError::Field(e) => e.status(),
+        }
+    }
+
+    fn field(&self) -> Option<String> {
+        match self {
+            PriceListError::Table(e) => Refusal::field(e),
+            PriceListError::Field(e) => Refusal::field(e),
+        }
+    }
+}
+
+impl Refusal for MaintenanceError {
+    fn code(&self) -> &'static str {
+        MaintenanceError::code(self)
+    }
+
+    fn status(&self) -> StatusCode {
+        match self {
+            MaintenanceError::Transition(e) => e.status(),
+            MaintenanceError::Field(e) => e.status(),
+        }
+    }
+
+    fn field(&self) -> Option<String> {
+        match self {
+            MaintenanceError::Transition(e) => Refusal::field(e),
+            MaintenanceError::Field(e) => Refusal::field(e),
         }
     }
 }
@@ -225,15 +402,36 @@ mod tests {
 
     #[test]
     fn a_domain_error_keeps_its_code_and_names_its_field() {
-        let e = ApiError::domain(&DomainError::ZeroQuantity {
+        let e = ApiError::domain(&OrderError::Field(FieldError::ZeroQuantity {
             field: "energy".into(),
-        });
+        }));
         assert_eq!(e.status(), StatusCode::UNPROCESSABLE_ENTITY);
         let body = e.body();
         assert_eq!(body["error"]["code"], "zero_quantity");
         assert_eq!(body["error"]["field"], "energy");
-        let e = ApiError::domain(&DomainError::AccountAlreadyOpen);
+        let e = ApiError::domain(&AccountError::AccountAlreadyOpen);
         assert_eq!(e.status(), StatusCode::CONFLICT);
+        let e = ApiError::domain(&AccountError::AccountNotOpen);
+        assert_eq!(e.status(), StatusCode::NOT_FOUND);
+        let e = ApiError::domain(&OrderError::from(QuoteError::Duration(
+            DurationError::DurationNotOffered {
+                duration: "2h".into(),
+            },
+        )));
+        assert_eq!(e.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        let body = e.body();
+        assert_eq!(body["error"]["code"], "duration_not_offered");
+        assert_eq!(body["error"]["field"], "duration");
+        assert_eq!(
+            body["error"]["message"],
+            "duration \"2h\" is not offered (1h, 1d, 3d, 7d, 14d or 30d)"
+        );
+        let e = ApiError::domain(&WalletError::from(TransitionError::new(
+            "Disabled",
+            "DisableWallet",
+        )));
+        assert_eq!(e.status(), StatusCode::CONFLICT);
+        assert_eq!(e.body()["error"]["code"], "invalid_transition");
     }
 
     #[test]

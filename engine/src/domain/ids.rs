@@ -8,12 +8,42 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::error::{DomainError, IdKind};
-
 /// The longest account or order id we accept.
 pub const MAX_ID_LEN: usize = 128;
 
-fn check_name(kind: IdKind, s: &str) -> Result<(), DomainError> {
+/// Which kind of identifier failed to parse.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IdKind {
+    Account,
+    Order,
+    Txid,
+    Deposit,
+}
+
+/// Why a text is not an identifier of its kind.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid {kind:?} id: {problem}")]
+pub struct IdError {
+    pub kind: IdKind,
+    pub problem: String,
+}
+
+impl IdError {
+    /// The stable machine-readable code the API answers with.
+    pub fn code(&self) -> &'static str {
+        "invalid_id"
+    }
+
+    fn new(kind: IdKind, problem: impl Into<String>) -> Self {
+        IdError {
+            kind,
+            problem: problem.into(),
+        }
+    }
+}
+
+fn check_name(kind: IdKind, s: &str) -> Result<(), IdError> {
     let problem = if s.is_empty() {
         "is empty".to_string()
     } else if s.chars().count() > MAX_ID_LEN {
@@ -23,7 +53,7 @@ fn check_name(kind: IdKind, s: &str) -> Result<(), DomainError> {
     } else {
         return Ok(());
     };
-    Err(DomainError::InvalidId { kind, problem })
+    Err(IdError::new(kind, problem))
 }
 
 macro_rules! name_id {
@@ -35,7 +65,7 @@ macro_rules! name_id {
 
         impl $name {
             /// Parses an id: 1 to 128 printable ASCII characters, no whitespace.
-            pub fn parse(s: impl Into<String>) -> Result<Self, DomainError> {
+            pub fn parse(s: impl Into<String>) -> Result<Self, IdError> {
                 let s = s.into();
                 check_name($kind, &s)?;
                 Ok(Self(s))
@@ -47,7 +77,7 @@ macro_rules! name_id {
         }
 
         impl TryFrom<String> for $name {
-            type Error = DomainError;
+            type Error = IdError;
             fn try_from(s: String) -> Result<Self, Self::Error> {
                 Self::parse(s)
             }
@@ -60,7 +90,7 @@ macro_rules! name_id {
         }
 
         impl FromStr for $name {
-            type Err = DomainError;
+            type Err = IdError;
             fn from_str(s: &str) -> Result<Self, Self::Err> {
                 Self::parse(s)
             }
@@ -107,12 +137,12 @@ impl OrderId {
 pub struct TxId(String);
 
 impl TxId {
-    pub fn parse(s: &str) -> Result<Self, DomainError> {
+    pub fn parse(s: &str) -> Result<Self, IdError> {
         if s.len() != 64 || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return Err(DomainError::InvalidId {
-                kind: IdKind::Txid,
-                problem: format!("must be 64 hex digits, got {} characters", s.len()),
-            });
+            return Err(IdError::new(
+                IdKind::Txid,
+                format!("must be 64 hex digits, got {} characters", s.len()),
+            ));
         }
         Ok(Self(s.to_ascii_lowercase()))
     }
@@ -123,7 +153,7 @@ impl TxId {
 }
 
 impl TryFrom<String> for TxId {
-    type Error = DomainError;
+    type Error = IdError;
     fn try_from(s: String) -> Result<Self, Self::Error> {
         Self::parse(&s)
     }
@@ -136,7 +166,7 @@ impl From<TxId> for String {
 }
 
 impl FromStr for TxId {
-    type Err = DomainError;
+    type Err = IdError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         Self::parse(s)
     }
@@ -162,24 +192,22 @@ impl DepositId {
         Self { txid, log_index }
     }
 
-    pub fn parse(s: &str) -> Result<Self, DomainError> {
+    pub fn parse(s: &str) -> Result<Self, IdError> {
         let (tx, index) = match s.split_once(':') {
             Some((tx, index)) => (tx, Some(index)),
             None => (s, None),
         };
         let log_index = match index {
             None => None,
-            Some(i) if !i.is_empty() && i.bytes().all(|b| b.is_ascii_digit()) => {
-                Some(i.parse::<u32>().map_err(|_| DomainError::InvalidId {
-                    kind: IdKind::Deposit,
-                    problem: "log index is too large".into(),
-                })?)
-            }
+            Some(i) if !i.is_empty() && i.bytes().all(|b| b.is_ascii_digit()) => Some(
+                i.parse::<u32>()
+                    .map_err(|_| IdError::new(IdKind::Deposit, "log index is too large"))?,
+            ),
             Some(_) => {
-                return Err(DomainError::InvalidId {
-                    kind: IdKind::Deposit,
-                    problem: "log index must be a decimal number".into(),
-                })
+                return Err(IdError::new(
+                    IdKind::Deposit,
+                    "log index must be a decimal number",
+                ))
             }
         };
         Ok(Self::new(TxId::parse(tx)?, log_index))
@@ -195,7 +223,7 @@ impl DepositId {
 }
 
 impl TryFrom<String> for DepositId {
-    type Error = DomainError;
+    type Error = IdError;
     fn try_from(s: String) -> Result<Self, Self::Error> {
         Self::parse(&s)
     }
@@ -208,7 +236,7 @@ impl From<DepositId> for String {
 }
 
 impl FromStr for DepositId {
-    type Err = DomainError;
+    type Err = IdError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         Self::parse(s)
     }
@@ -264,13 +292,10 @@ mod tests {
         assert_eq!(TxId::parse(&upper).unwrap().as_str(), "ab".repeat(32));
         for bad in ["", "ab", &"g".repeat(64), &"a".repeat(65)] {
             let err = TxId::parse(bad).unwrap_err();
-            assert!(matches!(
-                err,
-                DomainError::InvalidId {
-                    kind: IdKind::Txid,
-                    ..
-                }
-            ));
+            assert_eq!(err.kind, IdKind::Txid, "{bad:?}");
+            assert!(err
+                .to_string()
+                .starts_with("invalid Txid id: must be 64 hex digits"));
         }
     }
 

@@ -1,5 +1,5 @@
-//! The domain: aggregates, their commands, events and errors, pricing, and the value types they
-//! share. Pure code with no IO; everything here is testable with given/when/then.
+//! The domain: aggregates, their commands, events and errors (one error type per aggregate),
+//! pricing, and the value types they share, each with its own parse error. Pure code with no IO; everything here is testable with given/when/then.
 
 use std::fmt;
 
@@ -7,7 +7,8 @@ pub mod account;
 pub mod address;
 pub mod decide;
 pub mod deposit;
-pub mod error;
+pub mod duration;
+pub mod field;
 pub mod ids;
 pub mod maintenance;
 pub mod money;
@@ -16,23 +17,29 @@ pub mod price_list;
 pub mod pricing;
 pub mod recent;
 pub mod text;
+pub mod transition;
 pub mod wallet;
 
-pub use account::{Account, AccountCommand, AccountEvent, Balance};
+#[cfg(test)]
+mod error_codes;
+
+pub use account::{Account, AccountCommand, AccountError, AccountEvent, Balance, Settlement};
 pub use address::{AddressError, TronAddress};
 pub use decide::replay;
-pub use deposit::{Deposit, DepositCommand, DepositEvent, DepositRejection};
-pub use error::DomainError;
-pub use ids::{AccountId, DepositId, OrderId, TxId};
+pub use deposit::{Deposit, DepositCommand, DepositError, DepositEvent, DepositRejection};
+pub use duration::{DurationError, DurationTier};
+pub use field::FieldError;
+pub use ids::{AccountId, DepositId, IdError, IdKind, OrderId, TxId};
 pub use maintenance::{
-    Job, JobRecord, JobStatus, Maintenance, MaintenanceCommand, MaintenanceEvent,
+    Job, JobRecord, JobStatus, Maintenance, MaintenanceCommand, MaintenanceError, MaintenanceEvent,
 };
 pub use money::{Amount, AmountError, Asset, UnknownAsset, MAX_AMOUNT};
-pub use order::{Order, OrderCommand, OrderEvent, OrderPolicy, OrderStatus};
-pub use price_list::{PriceList, PriceListCommand, PriceListEvent, PRICE_LIST_ID};
-pub use pricing::{DurationTier, PriceTable, Quote};
+pub use order::{Order, OrderCommand, OrderError, OrderEvent, OrderPolicy, OrderStatus};
+pub use price_list::{PriceList, PriceListCommand, PriceListError, PriceListEvent, PRICE_LIST_ID};
+pub use pricing::{PriceTable, PriceTableError, Quote, QuoteError};
 pub use recent::SETTLED_IDS_KEPT;
-pub use wallet::{KeyRef, Wallet, WalletCommand, WalletEvent};
+pub use transition::TransitionError;
+pub use wallet::{KeyRef, Wallet, WalletCommand, WalletError, WalletEvent};
 
 /// A command addressed to one aggregate. Its type name is stable: it is stored in the command log.
 /// Commands are cloned when the bus decides a batch again after a concurrency conflict.

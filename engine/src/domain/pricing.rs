@@ -1,134 +1,76 @@
-//! Pricing: the duration tiers we sell, the price table, and quotes. A unit price is in the
+//! Pricing: the price table and quotes (the tiers themselves are in `duration`). A unit price is in the
 //! asset's smallest unit (sun, or 10^-6 USDT) per unit of energy per day; a tier has its own unit
 //! price per asset, so short rentals can cost more per day. A quote is
 //! `ceil(energy × unit_price × hours / 24)`, in integers (u128), never below the exact price.
 
 use std::collections::BTreeMap;
-use std::fmt;
-use std::str::FromStr;
 
-use chrono::TimeDelta;
 use serde::{Deserialize, Serialize};
 
-use super::error::DomainError;
+pub use super::duration::{DurationError, DurationTier};
+use super::field::FieldError;
 use super::money::{Amount, Asset, MAX_AMOUNT};
 
-/// A rental period we sell. Durations between tiers are not sold.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum DurationTier {
-    OneHour,
-    OneDay,
-    ThreeDays,
-    SevenDays,
-    FourteenDays,
-    ThirtyDays,
+/// Why there is no quote: the order's size, asset or tier is not on offer, or its price does not
+/// fit an amount.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
+#[serde(tag = "code", rename_all = "snake_case")]
+pub enum QuoteError {
+    #[error("{energy} energy is below the minimum order of {min}")]
+    EnergyBelowMinimum { energy: u64, min: u64 },
+    #[error("{energy} energy is above the maximum order of {max}")]
+    EnergyAboveMaximum { energy: u64, max: u64 },
+    #[error("{asset} is not accepted")]
+    AssetNotAccepted { asset: Asset },
+    #[error("the price of {energy} energy for {duration} at {unit_price} is too large")]
+    PriceOverflow {
+        energy: u64,
+        unit_price: u64,
+        duration: DurationTier,
+    },
+    /// No energy asked for (`zero_quantity` of `energy`).
+    #[error(transparent)]
+    #[serde(untagged)]
+    Field(FieldError),
+    /// An accepted asset with no price for the tier.
+    #[error(transparent)]
+    #[serde(untagged)]
+    Duration(DurationError),
 }
 
-impl DurationTier {
-    pub const ALL: [DurationTier; 6] = [
-        DurationTier::OneHour,
-        DurationTier::OneDay,
-        DurationTier::ThreeDays,
-        DurationTier::SevenDays,
-        DurationTier::FourteenDays,
-        DurationTier::ThirtyDays,
-    ];
-
-    /// The tier's length in hours.
-    pub fn hours(self) -> u32 {
+impl QuoteError {
+    /// The stable machine-readable code (the same string as the serialised `code` tag).
+    pub fn code(&self) -> &'static str {
         match self {
-            DurationTier::OneHour => 1,
-            DurationTier::OneDay => 24,
-            DurationTier::ThreeDays => 72,
-            DurationTier::SevenDays => 168,
-            DurationTier::FourteenDays => 336,
-            DurationTier::ThirtyDays => 720,
+            QuoteError::EnergyBelowMinimum { .. } => "energy_below_minimum",
+            QuoteError::EnergyAboveMaximum { .. } => "energy_above_maximum",
+            QuoteError::AssetNotAccepted { .. } => "asset_not_accepted",
+            QuoteError::PriceOverflow { .. } => "price_overflow",
+            QuoteError::Field(e) => e.code(),
+            QuoteError::Duration(e) => e.code(),
         }
     }
+}
 
-    /// The stable name: `1h`, `1d`, `3d`, `7d`, `14d` or `30d`.
-    pub fn as_str(self) -> &'static str {
+/// A price table that cannot be: empty energy bounds, or a unit price of 0 or above
+/// [`MAX_AMOUNT`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
+#[serde(tag = "code", rename_all = "snake_case")]
+pub enum PriceTableError {
+    #[error("invalid price table: {problem}")]
+    InvalidPriceTable { problem: String },
+}
+
+impl PriceTableError {
+    /// The stable machine-readable code (the same string as the serialised `code` tag).
+    pub fn code(&self) -> &'static str {
         match self {
-            DurationTier::OneHour => "1h",
-            DurationTier::OneDay => "1d",
-            DurationTier::ThreeDays => "3d",
-            DurationTier::SevenDays => "7d",
-            DurationTier::FourteenDays => "14d",
-            DurationTier::ThirtyDays => "30d",
+            PriceTableError::InvalidPriceTable { .. } => "invalid_price_table",
         }
     }
 
-    /// The tier of exactly this many hours.
-    pub fn from_hours(hours: u64) -> Result<Self, DomainError> {
-        Self::ALL
-            .into_iter()
-            .find(|t| u64::from(t.hours()) == hours)
-            .ok_or_else(|| DomainError::DurationNotOffered {
-                duration: format!("{hours}h"),
-            })
-    }
-
-    /// The rental period as a time span.
-    pub fn period(self) -> TimeDelta {
-        TimeDelta::hours(i64::from(self.hours()))
-    }
-}
-
-impl fmt::Display for DurationTier {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// Parses a tier name (`1h` … `30d`) or a number of hours (`24`).
-impl FromStr for DurationTier {
-    type Err = DomainError;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        if let Some(tier) = Self::ALL.into_iter().find(|t| t.as_str() == s) {
-            return Ok(tier);
-        }
-        if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) {
-            if let Ok(hours) = s.parse::<u64>() {
-                return Self::from_hours(hours);
-            }
-        }
-        Err(DomainError::DurationNotOffered {
-            duration: s.chars().take(32).collect(),
-        })
-    }
-}
-
-/// Written as the tier name; read from a name or a whole number of hours.
-impl Serialize for DurationTier {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-
-impl<'de> Deserialize<'de> for DurationTier {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct Visitor;
-        impl serde::de::Visitor<'_> for Visitor {
-            type Value = DurationTier;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a duration tier (1h, 1d, 3d, 7d, 14d, 30d) or its hours")
-            }
-            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<DurationTier, E> {
-                v.parse().map_err(E::custom)
-            }
-            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<DurationTier, E> {
-                DurationTier::from_hours(v).map_err(E::custom)
-            }
-            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<DurationTier, E> {
-                let hours = u64::try_from(v).map_err(|_| {
-                    E::custom(DomainError::DurationNotOffered {
-                        duration: format!("{v}h"),
-                    })
-                })?;
-                self.visit_u64(hours)
-            }
-        }
-        d.deserialize_any(Visitor)
+    fn new(problem: String) -> Self {
+        PriceTableError::InvalidPriceTable { problem }
     }
 }
 
@@ -145,19 +87,26 @@ pub struct Quote {
 }
 
 /// Reads an [`Amount`] through `u64`, so a quote also deserialises where serde buffers its input
-/// (inside the internally tagged `DomainError`), which cannot hold the i128 that `Amount` reads.
+/// (inside an internally tagged refusal such as `OrderError`), which cannot hold the i128 that
+/// `Amount` reads.
 fn amount_from_u64<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Amount, D::Error> {
     let units = u64::deserialize(d)?;
     Amount::new(units).map_err(serde::de::Error::custom)
 }
 
-/// `ceil(energy × unit_price × hours / 24)`, or `PriceOverflow` if that exceeds [`MAX_AMOUNT`].
+/// `ceil(energy × unit_price × hours / 24)`, or `PriceOverflow` if that exceeds [`MAX_AMOUNT`]
+/// (`zero_quantity` if the energy or the unit price is 0).
 pub fn price_for(
     energy: u64,
     unit_price: u64,
     duration: DurationTier,
-) -> Result<Amount, DomainError> {
-    let overflow = || DomainError::PriceOverflow {
+) -> Result<Amount, QuoteError> {
+    for (field, value) in [("energy", energy), ("unit_price", unit_price)] {
+        if value == 0 {
+            return Err(QuoteError::Field(FieldError::zero(field)));
+        }
+    }
+    let overflow = || QuoteError::PriceOverflow {
         energy,
         unit_price,
         duration,
@@ -171,7 +120,7 @@ pub fn price_for(
         return Err(overflow());
     }
     let price = u64::try_from(price).map_err(|_| overflow())?;
-    Amount::new(price).map_err(DomainError::from)
+    Amount::new(price).map_err(|_| overflow())
 }
 
 /// A unit price must be at least 1 and at most [`MAX_AMOUNT`] smallest units.
@@ -179,11 +128,11 @@ pub(crate) fn check_unit_price(
     asset: Asset,
     tier: DurationTier,
     unit_price: u64,
-) -> Result<(), DomainError> {
+) -> Result<(), PriceTableError> {
     if unit_price == 0 || unit_price > MAX_AMOUNT {
-        return Err(DomainError::InvalidPriceTable {
-            problem: format!("unit price {unit_price} for {asset} {tier} must be 1..={MAX_AMOUNT}"),
-        });
+        return Err(PriceTableError::new(format!(
+            "unit price {unit_price} for {asset} {tier} must be 1..={MAX_AMOUNT}"
+        )));
     }
     Ok(())
 }
@@ -207,7 +156,7 @@ struct PriceTableSpec {
 }
 
 impl TryFrom<PriceTableSpec> for PriceTable {
-    type Error = DomainError;
+    type Error = PriceTableError;
     fn try_from(spec: PriceTableSpec) -> Result<Self, Self::Error> {
         let mut table = PriceTable::new(spec.min_energy, spec.max_energy)?;
         for (asset, tiers) in spec.prices {
@@ -233,13 +182,11 @@ impl Default for PriceTable {
 
 impl PriceTable {
     /// A table selling between `min_energy` and `max_energy` (inclusive), with no prices yet.
-    pub fn new(min_energy: u64, max_energy: u64) -> Result<Self, DomainError> {
+    pub fn new(min_energy: u64, max_energy: u64) -> Result<Self, PriceTableError> {
         if min_energy == 0 || min_energy > max_energy {
-            return Err(DomainError::InvalidPriceTable {
-                problem: format!(
-                    "energy bounds {min_energy}..={max_energy} are empty or start at 0"
-                ),
-            });
+            return Err(PriceTableError::new(format!(
+                "energy bounds {min_energy}..={max_energy} are empty or start at 0"
+            )));
         }
         Ok(PriceTable {
             min_energy,
@@ -254,7 +201,7 @@ impl PriceTable {
         asset: Asset,
         tier: DurationTier,
         unit_price: u64,
-    ) -> Result<Self, DomainError> {
+    ) -> Result<Self, PriceTableError> {
         self.set_price(asset, tier, unit_price)?;
         Ok(self)
     }
@@ -265,7 +212,7 @@ impl PriceTable {
         asset: Asset,
         tier: DurationTier,
         unit_price: u64,
-    ) -> Result<(), DomainError> {
+    ) -> Result<(), PriceTableError> {
         check_unit_price(asset, tier, unit_price)?;
         self.prices
             .entry(asset)
@@ -323,20 +270,18 @@ impl PriceTable {
         asset: Asset,
         duration: DurationTier,
         energy: u64,
-    ) -> Result<Quote, DomainError> {
+    ) -> Result<Quote, QuoteError> {
         if energy == 0 {
-            return Err(DomainError::ZeroQuantity {
-                field: "energy".into(),
-            });
+            return Err(QuoteError::Field(FieldError::zero("energy")));
         }
         if energy < self.min_energy {
-            return Err(DomainError::EnergyBelowMinimum {
+            return Err(QuoteError::EnergyBelowMinimum {
                 energy,
                 min: self.min_energy,
             });
         }
         if energy > self.max_energy {
-            return Err(DomainError::EnergyAboveMaximum {
+            return Err(QuoteError::EnergyAboveMaximum {
                 energy,
                 max: self.max_energy,
             });
@@ -345,12 +290,10 @@ impl PriceTable {
             .prices
             .get(&asset)
             .filter(|t| !t.is_empty())
-            .ok_or(DomainError::AssetNotAccepted { asset })?;
+            .ok_or(QuoteError::AssetNotAccepted { asset })?;
         let unit_price = *tiers
             .get(&duration)
-            .ok_or_else(|| DomainError::DurationNotOffered {
-                duration: duration.as_str().to_string(),
-            })?;
+            .ok_or_else(|| QuoteError::Duration(DurationError::not_offered(duration.as_str())))?;
         Ok(Quote {
             energy,
             duration,

@@ -1,8 +1,9 @@
 //! Checks for the free-text fields commands carry: reasons (why an admin adjusted a balance,
 //! why a delegation failed) and actors (who did it). Both are required and bounded, so every
-//! manual action in the log says who and why, and no event grows without limit.
+//! manual action in the log says who and why, and no event grows without limit. A text that
+//! fails its check is a [`FieldError`] naming the field.
 
-use super::error::DomainError;
+use super::field::FieldError;
 
 /// The longest reason we keep.
 pub const MAX_REASON_LEN: usize = 500;
@@ -10,16 +11,16 @@ pub const MAX_REASON_LEN: usize = 500;
 pub const MAX_ACTOR_LEN: usize = 128;
 
 /// A required text of at most `max` characters (not counting surrounding whitespace).
-pub(crate) fn require_text(field: &str, value: &str, max: usize) -> Result<(), DomainError> {
+pub(crate) fn require_text(field: &str, value: &str, max: usize) -> Result<(), FieldError> {
     let trimmed = value.trim();
     if trimmed.is_empty() {
-        return Err(DomainError::TextRequired {
+        return Err(FieldError::TextRequired {
             field: field.to_string(),
         });
     }
     let len = trimmed.chars().count();
     if len > max {
-        return Err(DomainError::TextTooLong {
+        return Err(FieldError::TextTooLong {
             field: field.to_string(),
             len,
             max,
@@ -28,11 +29,11 @@ pub(crate) fn require_text(field: &str, value: &str, max: usize) -> Result<(), D
     Ok(())
 }
 
-pub(crate) fn require_reason(value: &str) -> Result<(), DomainError> {
+pub(crate) fn require_reason(value: &str) -> Result<(), FieldError> {
     require_text("reason", value, MAX_REASON_LEN)
 }
 
-pub(crate) fn require_actor(value: &str) -> Result<(), DomainError> {
+pub(crate) fn require_actor(value: &str) -> Result<(), FieldError> {
     require_text("actor", value, MAX_ACTOR_LEN)
 }
 
@@ -45,14 +46,14 @@ mod tests {
         assert!(require_reason("chargeback").is_ok());
         assert_eq!(
             require_reason("   "),
-            Err(DomainError::TextRequired {
+            Err(FieldError::TextRequired {
                 field: "reason".into()
             })
         );
         assert!(require_reason(&"x".repeat(500)).is_ok());
         assert_eq!(
             require_reason(&"x".repeat(501)),
-            Err(DomainError::TextTooLong {
+            Err(FieldError::TextTooLong {
                 field: "reason".into(),
                 len: 501,
                 max: 500

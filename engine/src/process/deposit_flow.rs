@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use crate::domain::account::AccountCommand;
 use crate::domain::deposit::{DepositCommand, DepositEvent};
-use crate::domain::DomainError;
+use crate::domain::AccountError;
 use crate::error::Error;
 use crate::log::{AnyEvent, TypedEvent};
 use crate::process::cause::Cause;
@@ -57,7 +57,7 @@ impl Reactor for DepositFlow {
             .execute(account_id.as_str(), credit, cause.meta("credit"))
             .await?;
         match outcome.result {
-            Ok(_) | Err(DomainError::DepositAlreadyCredited { .. }) => {
+            Ok(_) | Err(AccountError::DepositAlreadyCredited { .. }) => {
                 let mark = DepositCommand::MarkCredited { at: cause.at() };
                 self.buses
                     .deposit

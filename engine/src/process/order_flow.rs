@@ -9,7 +9,7 @@ use std::sync::Arc;
 use crate::domain::account::{AccountCommand, AccountEvent};
 use crate::domain::order::{OrderCommand, OrderEvent, RejectionReason};
 use crate::domain::wallet::WalletCommand;
-use crate::domain::{DomainError, OrderId};
+use crate::domain::{AccountError, OrderId};
 use crate::error::Error;
 use crate::log::{AnyEvent, TypedEvent};
 use crate::process::cause::Cause;
@@ -92,7 +92,9 @@ impl OrderFlow {
                     .await?;
                 if let Err(refusal) = outcome.result {
                     let reason = match refusal {
-                        DomainError::InsufficientFunds { .. } => RejectionReason::InsufficientFunds,
+                        AccountError::InsufficientFunds { .. } => {
+                            RejectionReason::InsufficientFunds
+                        }
                         other => RejectionReason::Invalid(other.to_string()),
                     };
                     let reject = OrderCommand::RejectOrder {

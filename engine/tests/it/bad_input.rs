@@ -7,7 +7,10 @@ use chrono::Utc;
 use engine::domain::account::{Account, AccountCommand};
 use engine::domain::ids::AccountId;
 use engine::domain::order::{Order, OrderCommand, OrderPolicy};
-use engine::domain::{AddressError, Asset, DomainError, DurationTier, PriceTable, TronAddress};
+use engine::domain::{
+    AddressError, Asset, DurationError, DurationTier, OrderError, PriceTable, TronAddress,
+    UnknownAsset,
+};
 use engine::store::{Actor, CommandBus, CommandMetadata};
 use engine::testing::TestDb;
 use sqlx::PgPool;
@@ -72,7 +75,7 @@ async fn an_order_to_one_of_our_pool_wallets_or_outside_the_limits_is_refused_an
         let meta = meta();
         let command_id = meta.command_id;
         let out = bus.execute(&format!("order-{i}"), cmd, meta).await.unwrap();
-        let err: DomainError = out.result.expect_err(code);
+        let err: OrderError = out.result.expect_err(code);
         assert_eq!(err.code(), code);
         // What is stored is the refusal itself, under the command's id (docs/event-store.md).
         let (command_type, outcome): (String, serde_json::Value) =
@@ -82,7 +85,7 @@ async fn an_order_to_one_of_our_pool_wallets_or_outside_the_limits_is_refused_an
                 .await
                 .unwrap();
         assert_eq!(command_type, "PlaceOrder");
-        let logged: DomainError = serde_json::from_value(outcome["rejected"].clone())
+        let logged: OrderError = serde_json::from_value(outcome["rejected"].clone())
             .unwrap_or_else(|e| panic!("{outcome} is not a logged rejection: {e}"));
         assert_eq!(logged, err);
     }
@@ -139,7 +142,7 @@ async fn malformed_input_fails_to_parse_into_a_command_at_all() {
         // A duration between the tiers.
         (
             place(CUSTOMER, "2h"),
-            DomainError::DurationNotOffered {
+            DurationError::DurationNotOffered {
                 duration: "2h".into(),
             }
             .to_string(),
@@ -167,19 +170,12 @@ async fn malformed_input_fails_to_parse_into_a_command_at_all() {
     }
     assert!(serde_json::from_str::<OrderCommand>(&place(CUSTOMER, "1d")).is_ok());
 
-    // The domain's own parsers, which the API uses, give the typed errors.
-    assert_eq!(
-        "BTC".parse::<Asset>().map_err(DomainError::from),
-        Err(DomainError::UnknownAsset {
-            asset: "BTC".into()
-        })
-    );
+    // The domain's own parsers, which the API uses, give each value type's own typed error.
+    assert_eq!("BTC".parse::<Asset>(), Err(UnknownAsset("BTC".into())));
     for wrong_version in [WRONG_VERSION_HEX, WRONG_VERSION_BASE58] {
         assert_eq!(
-            TronAddress::parse(wrong_version).map_err(DomainError::from),
-            Err(DomainError::InvalidAddress {
-                problem: AddressError::WrongVersion(0x42)
-            }),
+            TronAddress::parse(wrong_version),
+            Err(AddressError::WrongVersion(0x42)),
             "{wrong_version}"
         );
     }
@@ -189,7 +185,7 @@ async fn malformed_input_fails_to_parse_into_a_command_at_all() {
     );
     assert_eq!(
         "2h".parse::<DurationTier>(),
-        Err(DomainError::DurationNotOffered {
+        Err(DurationError::DurationNotOffered {
             duration: "2h".into()
         })
     );

@@ -9,7 +9,7 @@ use cqrs_es::EventStore;
 use engine::domain::account::{Account, AccountCommand};
 use engine::domain::ids::{AccountId, DepositId, OrderId};
 use engine::domain::{
-    Amount, Asset, DomainAggregate, DomainError, KeyRef, TronAddress, Wallet, WalletCommand,
+    AccountError, Amount, Asset, DomainAggregate, KeyRef, TronAddress, Wallet, WalletCommand,
 };
 use engine::store::event_store::Loaded;
 use engine::store::{Actor, BusConfig, CommandBus, CommandMetadata};
@@ -94,7 +94,7 @@ async fn fifty_concurrent_reservations_on_an_account_that_can_afford_ten_leave_a
             .expect("no command fails to reach a decision");
         match outcome.result {
             Ok(_) => accepted += 1,
-            Err(DomainError::InsufficientFunds { .. }) => insufficient += 1,
+            Err(AccountError::InsufficientFunds { .. }) => insufficient += 1,
             Err(other) => panic!("unexpected rejection {other:?}"),
         }
     }
@@ -198,7 +198,7 @@ async fn a_decision_whose_append_failed_is_not_in_the_state_the_process_catches_
         .unwrap();
     assert_eq!(
         outcome.result,
-        Err(DomainError::InsufficientFunds {
+        Err(AccountError::InsufficientFunds {
             asset: Asset::Trx,
             available: 400_000,
             requested: 600_000,
@@ -481,7 +481,7 @@ async fn a_repeated_rejected_command_keeps_its_rejection_even_once_it_could_succ
         .unwrap();
     assert!(matches!(
         first.result,
-        Err(DomainError::InsufficientFunds { .. })
+        Err(AccountError::InsufficientFunds { .. })
     ));
     let credit = AccountCommand::CreditDeposit {
         deposit_id: deposit_id(2),

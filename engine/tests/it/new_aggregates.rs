@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 use chrono::Utc;
 use engine::domain::ids::AccountId;
 use engine::domain::order::{Order, OrderCommand, OrderPolicy};
-use engine::domain::{Asset, DomainError, DurationTier, PriceTable, TronAddress};
+use engine::domain::{Asset, DurationTier, OrderError, PriceTable, TronAddress};
 use engine::store::{Actor, CommandBus, CommandMetadata};
 use engine::testing::TestDb;
 
@@ -62,7 +62,7 @@ async fn placing_an_order_that_another_process_placed_is_refused_on_its_stream_a
         .execute("order-1", place(70_000), meta())
         .await
         .unwrap();
-    let err: DomainError = again.result.expect_err("a second placement");
+    let err: OrderError = again.result.expect_err("a second placement");
     assert_eq!(err.code(), "order_already_placed");
     assert_eq!(placed(&db, "order-1").await, 1);
     let (order, version) = elsewhere.load("order-1").await.unwrap();

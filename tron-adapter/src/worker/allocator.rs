@@ -137,7 +137,7 @@ impl Allocator {
                 .await?;
             let held = match &reserved.result {
                 Ok(_) => true,
-                Err(engine::domain::DomainError::CapacityAlreadyReserved { .. }) => true,
+                Err(engine::domain::WalletError::CapacityAlreadyReserved { .. }) => true,
                 Err(refusal) => {
                     tracing::debug!(wallet = %wallet_id, refusal = %refusal, "wallet cannot take the order");
                     false

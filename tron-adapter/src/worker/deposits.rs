@@ -28,7 +28,8 @@ use std::time::Duration;
 
 use chrono::Utc;
 use engine::domain::{
-    AccountId, Amount, DepositCommand, DepositId, DepositRejection, DomainError, TxId as DomainTxId,
+    AccountId, Amount, DepositCommand, DepositError, DepositId, DepositRejection, TransitionError,
+    TxId as DomainTxId,
 };
 use engine::process::runner::run_owned;
 use engine::process::Buses;
@@ -428,7 +429,7 @@ impl DepositWatcher {
                         block = s.block_number, "deposit detected");
                     Decided::Done
                 }
-                Err(DomainError::DepositAlreadyDetected { .. }) => Decided::Already,
+                Err(DepositError::DepositAlreadyDetected { .. }) => Decided::Already,
                 Err(refusal) => {
                     tracing::warn!(refusal = %refusal, "deposit detection refused");
                     Decided::Refused
@@ -464,7 +465,7 @@ impl DepositWatcher {
                     tracing::info!(account_id = %ours.account_id, block = ours.seen.block_number,
                         "deposit confirmed on the solidified chain");
                 }
-                Err(DomainError::InvalidTransition { state, .. })
+                Err(DepositError::Transition(TransitionError::InvalidTransition { state, .. }))
                     if state == "Confirmed" || state == "Credited" => {}
                 Err(refusal) => {
                     tracing::error!(refusal = %refusal, block = ours.seen.block_number,

@@ -21,7 +21,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::Utc;
-use engine::domain::{DomainError, WalletCommand};
+use engine::domain::{FieldError, WalletCommand, WalletError};
 use engine::process::runner::run_owned;
 use engine::process::Buses;
 use engine::store::{derived_command_id, Actor, CommandMetadata};
@@ -308,8 +308,8 @@ impl WalletSync {
                 }
                 Ok(Some((reading, true)))
             }
-            Err(refusal @ DomainError::InconsistentResources { .. })
-            | Err(refusal @ DomainError::QuantityTooLarge { .. }) => {
+            Err(refusal @ WalletError::InconsistentResources { .. })
+            | Err(refusal @ WalletError::Field(FieldError::QuantityTooLarge { .. })) => {
                 self.gauges.failures.fetch_add(1, Ordering::Relaxed);
                 tracing::warn!(refusal = %refusal, "the chain's figures for a pool wallet were refused");
                 Ok(Some((reading, false)))

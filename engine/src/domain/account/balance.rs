@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::domain::error::DomainError;
+use super::error::AccountError;
 use crate::domain::money::{Asset, MAX_AMOUNT};
 
 /// Invariant: `deposited + adjusted_in − adjusted_out − spent = available + reserved`.
@@ -27,15 +27,15 @@ pub struct Balance {
 }
 
 /// `a + b`, refused above `MAX_AMOUNT`.
-pub(super) fn add(asset: Asset, a: u64, b: u64) -> Result<u64, DomainError> {
+pub(super) fn add(asset: Asset, a: u64, b: u64) -> Result<u64, AccountError> {
     a.checked_add(b)
         .filter(|sum| *sum <= MAX_AMOUNT)
-        .ok_or(DomainError::BalanceOverflow { asset })
+        .ok_or(AccountError::BalanceOverflow { asset })
 }
 
 /// `a − b`, refused below zero.
-pub(super) fn sub(asset: Asset, a: u64, b: u64) -> Result<u64, DomainError> {
-    a.checked_sub(b).ok_or(DomainError::InsufficientFunds {
+pub(super) fn sub(asset: Asset, a: u64, b: u64) -> Result<u64, AccountError> {
+    a.checked_sub(b).ok_or(AccountError::InsufficientFunds {
         asset,
         available: a,
         requested: b,
@@ -43,7 +43,7 @@ pub(super) fn sub(asset: Asset, a: u64, b: u64) -> Result<u64, DomainError> {
 }
 
 impl Balance {
-    pub(super) fn credit(self, asset: Asset, amount: u64) -> Result<Self, DomainError> {
+    pub(super) fn credit(self, asset: Asset, amount: u64) -> Result<Self, AccountError> {
         Ok(Balance {
             available: add(asset, self.available, amount)?,
             deposited: add(asset, self.deposited, amount)?,
@@ -51,7 +51,7 @@ impl Balance {
         })
     }
 
-    pub(super) fn reserve(self, asset: Asset, amount: u64) -> Result<Self, DomainError> {
+    pub(super) fn reserve(self, asset: Asset, amount: u64) -> Result<Self, AccountError> {
         Ok(Balance {
             available: sub(asset, self.available, amount)?,
             reserved: add(asset, self.reserved, amount)?,
@@ -59,7 +59,7 @@ impl Balance {
         })
     }
 
-    pub(super) fn capture(self, asset: Asset, amount: u64) -> Result<Self, DomainError> {
+    pub(super) fn capture(self, asset: Asset, amount: u64) -> Result<Self, AccountError> {
         Ok(Balance {
             reserved: sub(asset, self.reserved, amount)?,
             spent: add(asset, self.spent, amount)?,
@@ -67,7 +67,7 @@ impl Balance {
         })
     }
 
-    pub(super) fn release(self, asset: Asset, amount: u64) -> Result<Self, DomainError> {
+    pub(super) fn release(self, asset: Asset, amount: u64) -> Result<Self, AccountError> {
         Ok(Balance {
             reserved: sub(asset, self.reserved, amount)?,
             available: add(asset, self.available, amount)?,
@@ -76,7 +76,7 @@ impl Balance {
         })
     }
 
-    pub(super) fn adjust(self, asset: Asset, delta: i64) -> Result<Self, DomainError> {
+    pub(super) fn adjust(self, asset: Asset, delta: i64) -> Result<Self, AccountError> {
         let magnitude = delta.unsigned_abs();
         if delta >= 0 {
             Ok(Balance {
@@ -88,7 +88,7 @@ impl Balance {
             let available =
                 self.available
                     .checked_sub(magnitude)
-                    .ok_or(DomainError::AdjustmentBelowZero {
+                    .ok_or(AccountError::AdjustmentBelowZero {
                         asset,
                         available: self.available,
                         delta,

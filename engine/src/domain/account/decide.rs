@@ -1,7 +1,8 @@
 //! The account's decisions: which events a command causes, or why it is refused.
 
+use super::error::AccountError;
 use super::{Account, AccountCommand, AccountEvent};
-use crate::domain::error::DomainError;
+use crate::domain::field::FieldError;
 use crate::domain::ids::OrderId;
 use crate::domain::text::{require_actor, require_reason};
 use crate::domain::DomainAggregate;
@@ -14,26 +15,26 @@ impl DomainAggregate for Account {
         &self,
         command: AccountCommand,
         _services: &(),
-    ) -> Result<Vec<AccountEvent>, DomainError> {
+    ) -> Result<Vec<AccountEvent>, AccountError> {
         use AccountCommand::*;
         let event = match command {
             OpenAccount { account_id, at } => {
                 if self.is_open() {
-                    return Err(DomainError::AccountAlreadyOpen);
+                    return Err(AccountError::AccountAlreadyOpen);
                 }
                 AccountEvent::AccountOpened {
                     account_id,
                     opened_at: at,
                 }
             }
-            _ if !self.is_open() => return Err(DomainError::AccountNotOpen),
+            _ if !self.is_open() => return Err(AccountError::AccountNotOpen),
             CreditDeposit {
                 deposit_id,
                 asset,
                 amount,
             } => {
                 if self.has_credited(&deposit_id) {
-                    return Err(DomainError::DepositAlreadyCredited { deposit_id });
+                    return Err(AccountError::DepositAlreadyCredited { deposit_id });
                 }
                 let after = self.balance(asset).credit(asset, amount.units())?;
                 AccountEvent::FundsCredited {
@@ -50,7 +51,7 @@ impl DomainAggregate for Account {
                 amount,
             } => {
                 if self.reservations.contains_key(&order_id) || self.settled.contains(&order_id) {
-                    return Err(DomainError::OrderAlreadyReserved { order_id });
+                    return Err(AccountError::OrderAlreadyReserved { order_id });
                 }
                 let after = self.balance(asset).reserve(asset, amount.units())?;
                 AccountEvent::FundsReserved {
@@ -92,9 +93,7 @@ impl DomainAggregate for Account {
                 actor,
             } => {
                 if delta == 0 {
-                    return Err(DomainError::ZeroQuantity {
-                        field: "delta".into(),
-                    });
+                    return Err(FieldError::zero("delta").into());
                 }
                 require_reason(&reason)?;
                 require_actor(&actor)?;
@@ -118,16 +117,16 @@ impl Account {
     fn held(
         &self,
         order_id: &OrderId,
-    ) -> Result<(crate::domain::Asset, crate::domain::Amount), DomainError> {
+    ) -> Result<(crate::domain::Asset, crate::domain::Amount), AccountError> {
         if let Some(r) = self.reservation(order_id) {
             return Ok((r.asset, r.amount));
         }
         Err(match self.settlement(order_id) {
-            Some(settlement) => DomainError::ReservationSettled {
+            Some(settlement) => AccountError::ReservationSettled {
                 order_id: order_id.clone(),
                 settlement,
             },
-            None => DomainError::NoReservation {
+            None => AccountError::NoReservation {
                 order_id: order_id.clone(),
             },
         })

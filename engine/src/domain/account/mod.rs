@@ -31,10 +31,11 @@ pub use command::AccountCommand;
 pub use event::AccountEvent;
 
 use super::decide::decide_into_sink;
-use super::error::{DomainError, Settlement};
+mod error;
 use super::ids::{AccountId, DepositId, OrderId};
 use super::money::{Amount, Asset};
 use super::recent::{RecentMap, RecentSet, SETTLED_IDS_KEPT};
+pub use error::{AccountError, Settlement};
 
 /// Funds held for one order, from `FundsReserved` until they are captured or released.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -114,7 +115,7 @@ impl Aggregate for Account {
     const TYPE: &'static str = "account";
     type Command = AccountCommand;
     type Event = AccountEvent;
-    type Error = DomainError;
+    type Error = AccountError;
     type Services = ();
 
     async fn handle(
@@ -122,7 +123,7 @@ impl Aggregate for Account {
         command: AccountCommand,
         services: &(),
         sink: &EventSink<Self>,
-    ) -> Result<(), DomainError> {
+    ) -> Result<(), AccountError> {
         decide_into_sink(self, command, services, sink).await
     }
 

@@ -1,12 +1,14 @@
 //! Given/when/then for every account command: each success and each refusal.
 
+use crate::domain::{AccountError, FieldError};
 use chrono::{DateTime, TimeZone, Utc};
 use cqrs_es::test::TestFramework;
 use cqrs_es::Aggregate;
 
+use super::Settlement;
 use super::*;
-use crate::domain::error::{AmountProblem, Settlement};
 use crate::domain::money::MAX_AMOUNT;
+use crate::domain::money::{AmountError, UnknownAsset};
 use crate::domain::DomainCommand;
 use crate::domain::{replay, DomainAggregate};
 
@@ -153,7 +155,7 @@ fn opening_an_account_twice_is_refused() {
     AccountTest::with(())
         .given(vec![opened()])
         .when(cmd)
-        .then_expect_error(DomainError::AccountAlreadyOpen);
+        .then_expect_error(AccountError::AccountAlreadyOpen);
 }
 
 #[test]
@@ -169,7 +171,7 @@ fn every_other_command_needs_an_open_account() {
         AccountTest::with(())
             .given_no_previous_events()
             .when(cmd)
-            .then_expect_error(DomainError::AccountNotOpen);
+            .then_expect_error(AccountError::AccountNotOpen);
     }
 }
 
@@ -196,7 +198,7 @@ fn crediting_the_same_deposit_twice_is_refused() {
     AccountTest::with(())
         .given(with_ten_trx())
         .when(credit(1, Asset::Trx, 10_000_000))
-        .then_expect_error(DomainError::DepositAlreadyCredited {
+        .then_expect_error(AccountError::DepositAlreadyCredited {
             deposit_id: deposit(1),
         });
 }
@@ -207,7 +209,7 @@ fn a_credit_that_would_exceed_the_largest_balance_is_refused() {
     AccountTest::with(())
         .given(full)
         .when(credit(2, Asset::Trx, 1))
-        .then_expect_error(DomainError::BalanceOverflow { asset: Asset::Trx });
+        .then_expect_error(AccountError::BalanceOverflow { asset: Asset::Trx });
 }
 
 // ---- ReserveFunds ---------------------------------------------------------------------------
@@ -233,7 +235,7 @@ fn reserving_more_than_the_available_balance_is_refused() {
     AccountTest::with(())
         .given(with(&[reserved(1, 6_000_000, 4_000_000, 6_000_000)]))
         .when(reserve(2, 4_000_001))
-        .then_expect_error(DomainError::InsufficientFunds {
+        .then_expect_error(AccountError::InsufficientFunds {
             asset: Asset::Trx,
             available: 4_000_000,
             requested: 4_000_001,
@@ -250,7 +252,7 @@ fn reserving_in_an_asset_never_deposited_is_refused() {
     AccountTest::with(())
         .given(with_ten_trx())
         .when(cmd)
-        .then_expect_error(DomainError::InsufficientFunds {
+        .then_expect_error(AccountError::InsufficientFunds {
             asset: Asset::Usdt,
             available: 0,
             requested: 1,
@@ -262,7 +264,7 @@ fn reserving_twice_for_the_same_order_is_refused() {
     AccountTest::with(())
         .given(with(&[reserved(1, 1_000, 9_999_000, 1_000)]))
         .when(reserve(1, 1_000))
-        .then_expect_error(DomainError::OrderAlreadyReserved { order_id: order(1) });
+        .then_expect_error(AccountError::OrderAlreadyReserved { order_id: order(1) });
 }
 
 #[test]
@@ -273,7 +275,7 @@ fn reserving_again_for_an_order_already_refunded_is_refused() {
             released(1, 1_000, 10_000_000, 0),
         ]))
         .when(reserve(1, 1_000))
-        .then_expect_error(DomainError::OrderAlreadyReserved { order_id: order(1) });
+        .then_expect_error(AccountError::OrderAlreadyReserved { order_id: order(1) });
 }
 
 // ---- CaptureFunds ---------------------------------------------------------------------------
@@ -291,7 +293,7 @@ fn capturing_without_a_reservation_is_refused() {
     AccountTest::with(())
         .given(with_ten_trx())
         .when(AccountCommand::CaptureFunds { order_id: order(9) })
-        .then_expect_error(DomainError::NoReservation { order_id: order(9) });
+        .then_expect_error(AccountError::NoReservation { order_id: order(9) });
 }
 
 #[test]
@@ -302,7 +304,7 @@ fn capturing_twice_is_refused() {
             captured(1, 3_000_000, 7_000_000, 0),
         ]))
         .when(AccountCommand::CaptureFunds { order_id: order(1) })
-        .then_expect_error(DomainError::ReservationSettled {
+        .then_expect_error(AccountError::ReservationSettled {
             order_id: order(1),
             settlement: Settlement::Captured,
         });
@@ -316,7 +318,7 @@ fn capturing_a_released_reservation_is_refused() {
             released(1, 3_000_000, 10_000_000, 0),
         ]))
         .when(AccountCommand::CaptureFunds { order_id: order(1) })
-        .then_expect_error(DomainError::ReservationSettled {
+        .then_expect_error(AccountError::ReservationSettled {
             order_id: order(1),
             settlement: Settlement::Released,
         });
@@ -340,7 +342,7 @@ fn releasing_without_a_reservation_is_refused() {
     AccountTest::with(())
         .given(with_ten_trx())
         .when(release(1))
-        .then_expect_error(DomainError::NoReservation { order_id: order(1) });
+        .then_expect_error(AccountError::NoReservation { order_id: order(1) });
 }
 
 #[test]
@@ -351,7 +353,7 @@ fn releasing_a_captured_reservation_is_refused() {
             captured(1, 3_000_000, 7_000_000, 0),
         ]))
         .when(release(1))
-        .then_expect_error(DomainError::ReservationSettled {
+        .then_expect_error(AccountError::ReservationSettled {
             order_id: order(1),
             settlement: Settlement::Captured,
         });
@@ -365,7 +367,7 @@ fn releasing_twice_is_refused() {
             released(1, 3_000_000, 10_000_000, 0),
         ]))
         .when(release(1))
-        .then_expect_error(DomainError::ReservationSettled {
+        .then_expect_error(AccountError::ReservationSettled {
             order_id: order(1),
             settlement: Settlement::Released,
         });
@@ -379,9 +381,9 @@ fn releasing_without_a_reason_is_refused() {
             order_id: order(1),
             reason: " ".into(),
         })
-        .then_expect_error(DomainError::TextRequired {
+        .then_expect_error(AccountError::from(FieldError::TextRequired {
             field: "reason".into(),
-        });
+        }));
 }
 
 // ---- AdjustBalance --------------------------------------------------------------------------
@@ -407,7 +409,7 @@ fn an_adjustment_below_zero_is_refused_even_when_funds_are_reserved() {
     AccountTest::with(())
         .given(with(&[reserved(1, 4_000_000, 6_000_000, 4_000_000)]))
         .when(adjust(-6_000_001))
-        .then_expect_error(DomainError::AdjustmentBelowZero {
+        .then_expect_error(AccountError::AdjustmentBelowZero {
             asset: Asset::Trx,
             available: 6_000_000,
             delta: -6_000_001,
@@ -419,7 +421,7 @@ fn the_most_negative_adjustment_is_refused_without_overflow() {
     AccountTest::with(())
         .given(with_ten_trx())
         .when(adjust(i64::MIN))
-        .then_expect_error(DomainError::AdjustmentBelowZero {
+        .then_expect_error(AccountError::AdjustmentBelowZero {
             asset: Asset::Trx,
             available: 10_000_000,
             delta: i64::MIN,
@@ -431,7 +433,7 @@ fn an_adjustment_past_the_largest_balance_is_refused() {
     AccountTest::with(())
         .given(with_ten_trx())
         .when(adjust(i64::MAX))
-        .then_expect_error(DomainError::BalanceOverflow { asset: Asset::Trx });
+        .then_expect_error(AccountError::BalanceOverflow { asset: Asset::Trx });
 }
 
 #[test]
@@ -439,9 +441,9 @@ fn a_zero_adjustment_is_refused() {
     AccountTest::with(())
         .given(with_ten_trx())
         .when(adjust(0))
-        .then_expect_error(DomainError::ZeroQuantity {
+        .then_expect_error(AccountError::from(FieldError::ZeroQuantity {
             field: "delta".into(),
-        });
+        }));
 }
 
 #[test]
@@ -455,23 +457,23 @@ fn an_adjustment_needs_a_bounded_reason_and_an_actor() {
     AccountTest::with(())
         .given(with_ten_trx())
         .when(with_text("", "admin:alice"))
-        .then_expect_error(DomainError::TextRequired {
+        .then_expect_error(AccountError::from(FieldError::TextRequired {
             field: "reason".into(),
-        });
+        }));
     AccountTest::with(())
         .given(with_ten_trx())
         .when(with_text(&"x".repeat(501), "admin:alice"))
-        .then_expect_error(DomainError::TextTooLong {
+        .then_expect_error(AccountError::from(FieldError::TextTooLong {
             field: "reason".into(),
             len: 501,
             max: 500,
-        });
+        }));
     AccountTest::with(())
         .given(with_ten_trx())
         .when(with_text("goodwill", ""))
-        .then_expect_error(DomainError::TextRequired {
+        .then_expect_error(AccountError::from(FieldError::TextRequired {
             field: "actor".into(),
-        });
+        }));
 }
 
 // ---- the parse boundary and the plumbing ----------------------------------------------------
@@ -499,36 +501,18 @@ fn commands_with_bad_amounts_assets_or_ids_do_not_deserialise() {
 }
 
 #[test]
-fn bad_amounts_and_assets_become_typed_domain_errors_at_the_parse_boundary() {
-    let err: DomainError = Amount::new(0).unwrap_err().into();
+fn bad_amounts_and_assets_become_typed_errors_at_the_parse_boundary() {
+    assert_eq!(Amount::new(0), Err(AmountError::Zero));
+    assert_eq!(Amount::from_i128(-1), Err(AmountError::Negative));
     assert_eq!(
-        err,
-        DomainError::InvalidAmount {
-            problem: AmountProblem::Zero
-        }
+        Amount::from_i128(i128::from(MAX_AMOUNT) + 1),
+        Err(AmountError::TooLarge)
     );
-    let err: DomainError = Amount::from_i128(-1).unwrap_err().into();
+    let err = "DOGE".parse::<Asset>().unwrap_err();
+    assert_eq!(err, UnknownAsset("DOGE".into()));
     assert_eq!(
-        err,
-        DomainError::InvalidAmount {
-            problem: AmountProblem::Negative
-        }
-    );
-    let err: DomainError = Amount::from_i128(i128::from(MAX_AMOUNT) + 1)
-        .unwrap_err()
-        .into();
-    assert_eq!(
-        err,
-        DomainError::InvalidAmount {
-            problem: AmountProblem::TooLarge
-        }
-    );
-    let err: DomainError = "DOGE".parse::<Asset>().unwrap_err().into();
-    assert_eq!(
-        err,
-        DomainError::UnknownAsset {
-            asset: "DOGE".into()
-        }
+        err.to_string(),
+        "unknown asset \"DOGE\"; expected TRX or USDT"
     );
 }
 
@@ -612,18 +596,18 @@ fn an_order_settled_within_the_window_is_still_refused_by_name() {
     AccountTest::with(())
         .given(given())
         .when(reserve(1, 1_000))
-        .then_expect_error(DomainError::OrderAlreadyReserved { order_id: order(1) });
+        .then_expect_error(AccountError::OrderAlreadyReserved { order_id: order(1) });
     AccountTest::with(())
         .given(given())
         .when(AccountCommand::CaptureFunds { order_id: order(1) })
-        .then_expect_error(DomainError::ReservationSettled {
+        .then_expect_error(AccountError::ReservationSettled {
             order_id: order(1),
             settlement: Settlement::Captured,
         });
     AccountTest::with(())
         .given(given())
         .when(release(2))
-        .then_expect_error(DomainError::ReservationSettled {
+        .then_expect_error(AccountError::ReservationSettled {
             order_id: order(2),
             settlement: Settlement::Released,
         });
@@ -663,7 +647,7 @@ fn an_order_settled_before_the_window_is_no_longer_known_to_the_account() {
     AccountTest::with(())
         .given(settled_orders(N + k))
         .when(AccountCommand::CaptureFunds { order_id: order(1) })
-        .then_expect_error(DomainError::NoReservation { order_id: order(1) });
+        .then_expect_error(AccountError::NoReservation { order_id: order(1) });
     let available = 10_000_000 - (N + k).div_ceil(2) as u64;
     AccountTest::with(())
         .given(settled_orders(N + k))
@@ -672,7 +656,7 @@ fn an_order_settled_before_the_window_is_no_longer_known_to_the_account() {
     AccountTest::with(())
         .given(settled_orders(N + k))
         .when(reserve(k as u32 + 1, 1_000))
-        .then_expect_error(DomainError::OrderAlreadyReserved {
+        .then_expect_error(AccountError::OrderAlreadyReserved {
             order_id: order(k as u32 + 1),
         });
 }
@@ -695,13 +679,13 @@ fn a_deposit_credited_within_the_window_is_refused_and_the_window_keeps_the_last
     AccountTest::with(())
         .given(credited_deposits(N + k))
         .when(credit(k + 1))
-        .then_expect_error(DomainError::DepositAlreadyCredited {
+        .then_expect_error(AccountError::DepositAlreadyCredited {
             deposit_id: long_deposit(k + 1),
         });
     AccountTest::with(())
         .given(credited_deposits(N + k))
         .when(credit(N + k))
-        .then_expect_error(DomainError::DepositAlreadyCredited {
+        .then_expect_error(AccountError::DepositAlreadyCredited {
             deposit_id: long_deposit(N + k),
         });
 }

@@ -1,9 +1,10 @@
 //! The deposit's decisions.
 
+use super::error::DepositError;
 use super::{Deposit, DepositCommand, DepositEvent, DepositStatus, Transfer};
-use crate::domain::error::DomainError;
 use crate::domain::ids::DepositId;
 use crate::domain::money::Asset;
+use crate::domain::transition::TransitionError;
 use crate::domain::{DomainAggregate, DomainCommand};
 
 impl DomainAggregate for Deposit {
@@ -13,7 +14,7 @@ impl DomainAggregate for Deposit {
         &self,
         command: DepositCommand,
         _services: &(),
-    ) -> Result<Vec<DepositEvent>, DomainError> {
+    ) -> Result<Vec<DepositEvent>, DepositError> {
         use DepositCommand::*;
         use DepositStatus as S;
         let name = command.command_type();
@@ -30,13 +31,13 @@ impl DomainAggregate for Deposit {
                 at,
             } => {
                 if let Some(t) = &self.transfer {
-                    return Err(DomainError::DepositAlreadyDetected {
+                    return Err(DepositError::DepositAlreadyDetected {
                         deposit_id: t.deposit_id.clone(),
                     });
                 }
                 // TRC20 transfers are told apart by their log; a TRX transfer has none.
                 if (asset == Asset::Usdt) != log_index.is_some() {
-                    return Err(DomainError::LogIndexMismatch { asset, log_index });
+                    return Err(DepositError::LogIndexMismatch { asset, log_index });
                 }
                 let deposit_id = DepositId::new(txid.clone(), log_index);
                 DepositEvent::DepositDetected {
@@ -90,10 +91,10 @@ impl DomainAggregate for Deposit {
 }
 
 impl Deposit {
-    fn expect(&self, command: &str, allowed: &[DepositStatus]) -> Result<&Transfer, DomainError> {
+    fn expect(&self, command: &str, allowed: &[DepositStatus]) -> Result<&Transfer, DepositError> {
         match &self.transfer {
             Some(t) if allowed.contains(&self.status) => Ok(t),
-            _ => Err(DomainError::transition(self.status.as_str(), command)),
+            _ => Err(TransitionError::new(self.status.as_str(), command).into()),
         }
     }
 }

@@ -18,10 +18,11 @@ pub use command::{DepositCommand, DepositRejection};
 pub use event::DepositEvent;
 
 use super::decide::decide_into_sink;
-use super::error::DomainError;
+mod error;
 use super::ids::{AccountId, DepositId, TxId};
 use super::money::{Amount, Asset};
 use super::TronAddress;
+pub use error::DepositError;
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub enum DepositStatus {
@@ -91,7 +92,7 @@ impl Aggregate for Deposit {
     const TYPE: &'static str = "deposit";
     type Command = DepositCommand;
     type Event = DepositEvent;
-    type Error = DomainError;
+    type Error = DepositError;
     type Services = ();
 
     async fn handle(
@@ -99,7 +100,7 @@ impl Aggregate for Deposit {
         command: DepositCommand,
         services: &(),
         sink: &EventSink<Self>,
-    ) -> Result<(), DomainError> {
+    ) -> Result<(), DepositError> {
         decide_into_sink(self, command, services, sink).await
     }
 

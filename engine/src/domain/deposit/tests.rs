@@ -1,5 +1,6 @@
 //! Given/when/then for every deposit command, and the parse boundary of its inputs.
 
+use crate::domain::{DepositError, TransitionError};
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 use cqrs_es::test::TestFramework;
 use cqrs_es::{Aggregate, DomainEvent};
@@ -98,11 +99,11 @@ fn rejected(reason: DepositRejection) -> DepositEvent {
     }
 }
 
-fn wrong_state(state: &str, command: &str) -> DomainError {
-    DomainError::InvalidTransition {
+fn wrong_state(state: &str, command: &str) -> DepositError {
+    DepositError::from(TransitionError::InvalidTransition {
         state: state.into(),
         command: command.into(),
-    }
+    })
 }
 
 // ---- DetectDeposit --------------------------------------------------------------------------
@@ -134,7 +135,7 @@ fn a_rescanned_deposit_is_not_detected_twice() {
     DepositTest::with(())
         .given(vec![detected(Asset::Trx, None)])
         .when(detect(Asset::Trx, None))
-        .then_expect_error(DomainError::DepositAlreadyDetected { deposit_id: id() });
+        .then_expect_error(DepositError::DepositAlreadyDetected { deposit_id: id() });
 }
 
 #[test]
@@ -142,14 +143,14 @@ fn a_usdt_deposit_without_a_log_index_or_a_trx_deposit_with_one_is_refused() {
     DepositTest::with(())
         .given_no_previous_events()
         .when(detect(Asset::Usdt, None))
-        .then_expect_error(DomainError::LogIndexMismatch {
+        .then_expect_error(DepositError::LogIndexMismatch {
             asset: Asset::Usdt,
             log_index: None,
         });
     DepositTest::with(())
         .given_no_previous_events()
         .when(detect(Asset::Trx, Some(0)))
-        .then_expect_error(DomainError::LogIndexMismatch {
+        .then_expect_error(DepositError::LogIndexMismatch {
             asset: Asset::Trx,
             log_index: Some(0),
         });

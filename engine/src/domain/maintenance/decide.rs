@@ -1,8 +1,10 @@
 //! A maintenance job's decisions: a job starts once; only a running rebuild finishes or fails.
 
+use super::error::MaintenanceError;
 use super::{JobStatus, Maintenance, MaintenanceCommand, MaintenanceEvent};
-use crate::domain::error::DomainError;
+use crate::domain::field::FieldError;
 use crate::domain::text::{require_actor, require_reason, require_text, MAX_REASON_LEN};
+use crate::domain::transition::TransitionError;
 use crate::domain::{DomainAggregate, DomainCommand};
 
 /// The longest failure message kept (longer ones are cut, on a character boundary).
@@ -15,7 +17,7 @@ impl DomainAggregate for Maintenance {
         &self,
         command: MaintenanceCommand,
         _services: &(),
-    ) -> Result<Vec<MaintenanceEvent>, DomainError> {
+    ) -> Result<Vec<MaintenanceEvent>, MaintenanceError> {
         use MaintenanceCommand::*;
         let name = command.command_type();
         let state = match &self.record {
@@ -35,12 +37,13 @@ impl DomainAggregate for Maintenance {
                 at,
             } => {
                 if self.record.is_some() {
-                    return Err(DomainError::transition(state, name));
+                    return Err(TransitionError::new(state, name).into());
                 }
                 if projections.is_empty() {
-                    return Err(DomainError::TextRequired {
+                    return Err(FieldError::TextRequired {
                         field: "projections".into(),
-                    });
+                    }
+                    .into());
                 }
                 for p in &projections {
                     require_text("projections", p, 64)?;
@@ -56,13 +59,13 @@ impl DomainAggregate for Maintenance {
             }
             FinishRebuild { events, at } => {
                 if !running {
-                    return Err(DomainError::transition(state, name));
+                    return Err(TransitionError::new(state, name).into());
                 }
                 MaintenanceEvent::RebuildFinished { events, at }
             }
             FailRebuild { error, at } => {
                 if !running {
-                    return Err(DomainError::transition(state, name));
+                    return Err(TransitionError::new(state, name).into());
                 }
                 let error: String = error.trim().chars().take(MAX_ERROR_LEN).collect();
                 let error = if error.is_empty() {
@@ -81,7 +84,7 @@ impl DomainAggregate for Maintenance {
                 at,
             } => {
                 if self.record.is_some() {
-                    return Err(DomainError::transition(state, name));
+                    return Err(TransitionError::new(state, name).into());
                 }
                 require_text("master_key_fingerprint", &master_key_fingerprint, 64)?;
                 require_actor(&actor)?;

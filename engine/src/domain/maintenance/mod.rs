@@ -19,7 +19,8 @@ pub use command::MaintenanceCommand;
 pub use event::MaintenanceEvent;
 
 use super::decide::decide_into_sink;
-use super::error::DomainError;
+mod error;
+pub use error::MaintenanceError;
 
 /// Where a job stands.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -72,7 +73,7 @@ impl Aggregate for Maintenance {
     const TYPE: &'static str = "maintenance";
     type Command = MaintenanceCommand;
     type Event = MaintenanceEvent;
-    type Error = DomainError;
+    type Error = MaintenanceError;
     type Services = ();
 
     async fn handle(
@@ -80,7 +81,7 @@ impl Aggregate for Maintenance {
         command: MaintenanceCommand,
         services: &(),
         sink: &EventSink<Self>,
-    ) -> Result<(), DomainError> {
+    ) -> Result<(), MaintenanceError> {
         decide_into_sink(self, command, services, sink).await
     }
 

@@ -1,5 +1,6 @@
 //! Given/when/then for maintenance jobs.
 
+use crate::domain::{FieldError, MaintenanceError, TransitionError};
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 use cqrs_es::test::TestFramework;
 
@@ -41,11 +42,11 @@ fn rotation() -> MaintenanceCommand {
     }
 }
 
-fn wrong_state(state: &str, command: &str) -> DomainError {
-    DomainError::InvalidTransition {
+fn wrong_state(state: &str, command: &str) -> MaintenanceError {
+    MaintenanceError::from(TransitionError::InvalidTransition {
         state: state.into(),
         command: command.into(),
-    }
+    })
 }
 
 #[test]
@@ -139,9 +140,9 @@ fn a_rebuild_needs_a_projection_and_a_reason() {
     projections.clear();
     assert_eq!(
         Maintenance::default().decide(none, &()).unwrap_err(),
-        DomainError::TextRequired {
+        MaintenanceError::from(FieldError::TextRequired {
             field: "projections".into()
-        }
+        })
     );
     let mut no_reason = start();
     let MaintenanceCommand::StartRebuild { reason, .. } = &mut no_reason else {
@@ -150,9 +151,9 @@ fn a_rebuild_needs_a_projection_and_a_reason() {
     reason.clear();
     assert_eq!(
         Maintenance::default().decide(no_reason, &()).unwrap_err(),
-        DomainError::TextRequired {
+        MaintenanceError::from(FieldError::TextRequired {
             field: "reason".into()
-        }
+        })
     );
 }
 

@@ -2,13 +2,15 @@
 //! recording its signed bytes before broadcast (write-ahead), its expiry, confirmation or
 //! failure; then the same steps for the reclaim, which is retried until it succeeds.
 
+use crate::domain::field::FieldError;
+use crate::domain::transition::TransitionError;
 use chrono::{DateTime, Utc};
 
 use super::decide::later;
+use super::error::OrderError;
 use super::{
     Delegation, Order, OrderCommand, OrderEvent, OrderPolicy, OrderStatus, Reclaim, SignedTx,
 };
-use crate::domain::error::DomainError;
 use crate::domain::ids::TxId;
 use crate::domain::money::MAX_AMOUNT;
 use crate::domain::text::require_reason;
@@ -22,7 +24,7 @@ impl Order {
         &self,
         command: OrderCommand,
         policy: &OrderPolicy,
-    ) -> Result<Vec<OrderEvent>, DomainError> {
+    ) -> Result<Vec<OrderEvent>, OrderError> {
         use OrderCommand::*;
         use OrderStatus as S;
         let name = command.command_type();
@@ -34,24 +36,24 @@ impl Order {
             } => {
                 let p = self.expect(name, &[S::Paid, S::DelegationFailed])?;
                 if self.status == S::DelegationFailed && !self.last_failure_retryable {
-                    return Err(DomainError::FailureNotRetryable);
+                    return Err(OrderError::FailureNotRetryable);
                 }
                 let max = policy.max_delegation_attempts;
                 if self.attempts >= max {
-                    return Err(DomainError::AttemptsExhausted {
+                    return Err(OrderError::AttemptsExhausted {
                         attempts: self.attempts,
                         max,
                     });
                 }
                 check_sun(delegate_sun)?;
                 if self.failed_wallets.contains(&wallet) {
-                    return Err(DomainError::WalletAlreadyTried { wallet });
+                    return Err(OrderError::WalletAlreadyTried { wallet });
                 }
                 if !policy.pool_wallets.contains(&wallet) {
-                    return Err(DomainError::WalletNotInPool { wallet });
+                    return Err(OrderError::WalletNotInPool { wallet });
                 }
                 if policy.pool_wallets.contains(&p.receiver) {
-                    return Err(DomainError::ReceiverIsPoolWallet {
+                    return Err(OrderError::ReceiverIsPoolWallet {
                         receiver: p.receiver,
                     });
                 }
@@ -150,9 +152,9 @@ impl Order {
                 let d = self.delegation_in(name, &[S::Active])?;
                 let not_before = self
                     .active_until
-                    .ok_or_else(|| DomainError::transition(self.status.as_str(), name))?;
+                    .ok_or_else(|| TransitionError::new(self.status.as_str(), name))?;
                 if at < not_before {
-                    return Err(DomainError::TooEarly { at, not_before });
+                    return Err(OrderError::TooEarly { at, not_before });
                 }
                 OrderEvent::ReclaimRequested {
                     wallet: d.wallet,
@@ -224,7 +226,7 @@ impl Order {
             | CancelOrder { .. }
             | RefundOrder { .. }
             | CompleteOrder { .. } => {
-                return Err(DomainError::transition(self.status.as_str(), name));
+                return Err(TransitionError::new(self.status.as_str(), name).into());
             }
         };
         Ok(vec![event])
@@ -235,10 +237,10 @@ impl Order {
         &self,
         command: &str,
         allowed: &[OrderStatus],
-    ) -> Result<&Delegation, DomainError> {
+    ) -> Result<&Delegation, OrderError> {
         match &self.delegation {
             Some(d) if allowed.contains(&self.status) => Ok(d),
-            _ => Err(DomainError::transition(self.status.as_str(), command)),
+            _ => Err(TransitionError::new(self.status.as_str(), command).into()),
         }
     }
 
@@ -247,33 +249,28 @@ impl Order {
         &self,
         command: &str,
         allowed: &[OrderStatus],
-    ) -> Result<(&Delegation, &Reclaim), DomainError> {
+    ) -> Result<(&Delegation, &Reclaim), OrderError> {
         let d = self.delegation_in(command, allowed)?;
         let r = self
             .reclaim
             .as_ref()
-            .ok_or_else(|| DomainError::transition(self.status.as_str(), command))?;
+            .ok_or_else(|| TransitionError::new(self.status.as_str(), command))?;
         Ok((d, r))
     }
 }
 
-fn check_sun(delegate_sun: u64) -> Result<(), DomainError> {
+fn check_sun(delegate_sun: u64) -> Result<(), OrderError> {
     if delegate_sun == 0 {
-        return Err(DomainError::ZeroQuantity {
-            field: "delegate_sun".into(),
-        });
+        return Err(FieldError::zero("delegate_sun").into());
     }
     if delegate_sun > MAX_AMOUNT {
-        return Err(DomainError::QuantityTooLarge {
-            field: "delegate_sun".into(),
-            max: MAX_AMOUNT,
-        });
+        return Err(FieldError::too_large("delegate_sun", MAX_AMOUNT).into());
     }
     Ok(())
 }
 
 /// Signed bytes are whole hex bytes, bounded, and expire at a representable time.
-fn check_signed(signed_tx_hex: &str, expiration_ms: i64) -> Result<(), DomainError> {
+fn check_signed(signed_tx_hex: &str, expiration_ms: i64) -> Result<(), OrderError> {
     let problem = if signed_tx_hex.is_empty() {
         "signed_tx_hex is empty"
     } else if signed_tx_hex.len() > MAX_SIGNED_TX_HEX {
@@ -288,16 +285,16 @@ fn check_signed(signed_tx_hex: &str, expiration_ms: i64) -> Result<(), DomainErr
     } else {
         return Ok(());
     };
-    Err(DomainError::InvalidSignedTransaction {
+    Err(OrderError::InvalidSignedTransaction {
         problem: problem.to_string(),
     })
 }
 
 /// `txid` must be the transaction recorded as signed.
-fn check_current(signed: Option<&SignedTx>, command: &str, txid: &TxId) -> Result<(), DomainError> {
-    let signed = signed.ok_or_else(|| DomainError::transition("unsigned", command))?;
+fn check_current(signed: Option<&SignedTx>, command: &str, txid: &TxId) -> Result<(), OrderError> {
+    let signed = signed.ok_or_else(|| TransitionError::new("unsigned", command))?;
     if &signed.txid != txid {
-        return Err(DomainError::TxidMismatch {
+        return Err(OrderError::TxidMismatch {
             expected: signed.txid.clone(),
             actual: txid.clone(),
         });
@@ -311,13 +308,13 @@ fn check_expired(
     command: &str,
     txid: &TxId,
     at: DateTime<Utc>,
-) -> Result<(), DomainError> {
+) -> Result<(), OrderError> {
     check_current(signed, command, txid)?;
     let expiration_ms = signed.map_or(i64::MIN, |s| s.expiration_ms);
     if at.timestamp_millis() < expiration_ms {
         let not_before = DateTime::<Utc>::from_timestamp_millis(expiration_ms)
             .unwrap_or(DateTime::<Utc>::MAX_UTC);
-        return Err(DomainError::TooEarly { at, not_before });
+        return Err(OrderError::TooEarly { at, not_before });
     }
     Ok(())
 }

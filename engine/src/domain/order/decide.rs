@@ -1,13 +1,15 @@
 //! The order's decisions before and after delivery: placing (quote, guards), payment,
 //! rejection, cancellation, refund and completion. Delivery on the chain is in `chain.rs`.
 
+use crate::domain::field::FieldError;
+use crate::domain::transition::TransitionError;
 use chrono::{DateTime, TimeDelta, Utc};
 
+use super::error::OrderError;
 use super::{
     CancelledBy, Order, OrderCommand, OrderEvent, OrderPolicy, OrderStatus, Placement,
     RejectionReason,
 };
-use crate::domain::error::DomainError;
 use crate::domain::ids::AccountId;
 use crate::domain::money::Asset;
 use crate::domain::pricing::DurationTier;
@@ -21,7 +23,7 @@ impl DomainAggregate for Order {
         &self,
         command: OrderCommand,
         policy: &OrderPolicy,
-    ) -> Result<Vec<OrderEvent>, DomainError> {
+    ) -> Result<Vec<OrderEvent>, OrderError> {
         use OrderCommand::*;
         let name = command.command_type();
         match command {
@@ -110,26 +112,26 @@ impl Order {
         &self,
         command: &str,
         allowed: &[OrderStatus],
-    ) -> Result<&Placement, DomainError> {
+    ) -> Result<&Placement, OrderError> {
         match &self.placement {
             Some(p) if allowed.contains(&self.status) => Ok(p),
-            _ => Err(DomainError::transition(self.status.as_str(), command)),
+            _ => Err(TransitionError::new(self.status.as_str(), command).into()),
         }
     }
 
-    fn place(&self, new: NewOrder, policy: &OrderPolicy) -> Result<OrderEvent, DomainError> {
+    fn place(&self, new: NewOrder, policy: &OrderPolicy) -> Result<OrderEvent, OrderError> {
         if self.status != OrderStatus::New {
-            return Err(DomainError::OrderAlreadyPlaced);
+            return Err(OrderError::OrderAlreadyPlaced);
         }
         let quote = policy.prices.quote(new.asset, new.duration, new.energy)?;
         if policy.pool_wallets.contains(&new.receiver) {
-            return Err(DomainError::ReceiverIsPoolWallet {
+            return Err(OrderError::ReceiverIsPoolWallet {
                 receiver: new.receiver,
             });
         }
         if let Some(max_price) = new.max_price {
             if quote.price.units() > max_price {
-                return Err(DomainError::PriceAboveLimit { quote, max_price });
+                return Err(OrderError::PriceAboveLimit { quote, max_price });
             }
         }
         let pay_by = later(new.at, policy.unpaid_timeout, "pay_by")?;
@@ -149,7 +151,7 @@ impl Order {
         name: &str,
         by: CancelledBy,
         at: DateTime<Utc>,
-    ) -> Result<OrderEvent, DomainError> {
+    ) -> Result<OrderEvent, OrderError> {
         let p = match by {
             CancelledBy::Customer => {
                 self.expect(name, &[OrderStatus::Placed, OrderStatus::Paid])?
@@ -157,7 +159,7 @@ impl Order {
             CancelledBy::UnpaidTimeout => {
                 let p = self.expect(name, &[OrderStatus::Placed])?;
                 if at < p.pay_by {
-                    return Err(DomainError::TooEarly {
+                    return Err(OrderError::TooEarly {
                         at,
                         not_before: p.pay_by,
                     });
@@ -181,9 +183,11 @@ pub(super) fn later(
     at: DateTime<Utc>,
     span: TimeDelta,
     field: &str,
-) -> Result<DateTime<Utc>, DomainError> {
-    at.checked_add_signed(span)
-        .ok_or_else(|| DomainError::TimeOutOfRange {
+) -> Result<DateTime<Utc>, OrderError> {
+    at.checked_add_signed(span).ok_or_else(|| {
+        FieldError::TimeOutOfRange {
             field: field.to_string(),
-        })
+        }
+        .into()
+    })
 }

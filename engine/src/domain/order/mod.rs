@@ -24,10 +24,11 @@ pub use event::OrderEvent;
 pub use policy::OrderPolicy;
 
 use super::decide::decide_into_sink;
-use super::error::DomainError;
+mod error;
 use super::ids::{AccountId, TxId};
 use super::pricing::{DurationTier, Quote};
 use super::TronAddress;
+pub use error::OrderError;
 
 /// Where an order stands. `New` is an order id nothing has happened to yet.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -177,7 +178,7 @@ impl Aggregate for Order {
     const TYPE: &'static str = "order";
     type Command = OrderCommand;
     type Event = OrderEvent;
-    type Error = DomainError;
+    type Error = OrderError;
     type Services = OrderPolicy;
 
     async fn handle(
@@ -185,7 +186,7 @@ impl Aggregate for Order {
         command: OrderCommand,
         policy: &OrderPolicy,
         sink: &EventSink<Self>,
-    ) -> Result<(), DomainError> {
+    ) -> Result<(), OrderError> {
         decide_into_sink(self, command, policy, sink).await
     }
 

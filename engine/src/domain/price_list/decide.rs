@@ -1,7 +1,7 @@
 //! The price list's decisions.
 
+use super::error::PriceListError;
 use super::{PriceList, PriceListCommand, PriceListEvent};
-use crate::domain::error::DomainError;
 use crate::domain::pricing::check_unit_price;
 use crate::domain::text::{require_actor, require_reason};
 use crate::domain::DomainAggregate;
@@ -13,7 +13,7 @@ impl DomainAggregate for PriceList {
         &self,
         command: PriceListCommand,
         _services: &(),
-    ) -> Result<Vec<PriceListEvent>, DomainError> {
+    ) -> Result<Vec<PriceListEvent>, PriceListError> {
         match command {
             PriceListCommand::SetTierPrice {
                 asset,

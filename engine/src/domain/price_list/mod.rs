@@ -20,9 +20,10 @@ pub use command::PriceListCommand;
 pub use event::PriceListEvent;
 
 use super::decide::decide_into_sink;
-use super::error::DomainError;
+mod error;
 use super::money::Asset;
 use super::pricing::{DurationTier, PriceTable};
+pub use error::PriceListError;
 
 /// The id of the one price list.
 pub const PRICE_LIST_ID: &str = "default";
@@ -61,7 +62,7 @@ impl Aggregate for PriceList {
     const TYPE: &'static str = "price_list";
     type Command = PriceListCommand;
     type Event = PriceListEvent;
-    type Error = DomainError;
+    type Error = PriceListError;
     type Services = ();
 
     async fn handle(
@@ -69,7 +70,7 @@ impl Aggregate for PriceList {
         command: PriceListCommand,
         services: &(),
         sink: &EventSink<Self>,
-    ) -> Result<(), DomainError> {
+    ) -> Result<(), PriceListError> {
         decide_into_sink(self, command, services, sink).await
     }
 

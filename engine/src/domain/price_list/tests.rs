@@ -1,5 +1,6 @@
 //! Given/when/then for the price list, and how it overrides the configured table.
 
+use crate::domain::{FieldError, PriceListError};
 use chrono::{DateTime, TimeZone, Utc};
 use cqrs_es::test::TestFramework;
 
@@ -79,18 +80,18 @@ fn a_price_change_without_a_reason_or_an_actor_is_refused() {
     *reason = "  ".into();
     assert_eq!(
         PriceList::default().decide(no_reason, &()).unwrap_err(),
-        DomainError::TextRequired {
+        PriceListError::from(FieldError::TextRequired {
             field: "reason".into()
-        }
+        })
     );
     let mut no_actor = set(Asset::Trx, DurationTier::OneDay, 95);
     let PriceListCommand::SetTierPrice { actor, .. } = &mut no_actor;
     *actor = String::new();
     assert_eq!(
         PriceList::default().decide(no_actor, &()).unwrap_err(),
-        DomainError::TextRequired {
+        PriceListError::from(FieldError::TextRequired {
             field: "actor".into()
-        }
+        })
     );
 }
 

@@ -3,6 +3,8 @@
 use proptest::prelude::*;
 
 use super::*;
+use crate::domain::field::FieldError;
+use chrono::TimeDelta;
 
 fn units(amount: Amount) -> u64 {
     amount.units()
@@ -64,7 +66,7 @@ fn a_price_beyond_the_largest_amount_is_an_overflow_not_a_wrap() {
     let err = price_for(u64::MAX, u64::MAX, DurationTier::ThirtyDays).unwrap_err();
     assert_eq!(
         err,
-        DomainError::PriceOverflow {
+        QuoteError::PriceOverflow {
             energy: u64::MAX,
             unit_price: u64::MAX,
             duration: DurationTier::ThirtyDays
@@ -95,20 +97,20 @@ fn zero_too_little_and_too_much_energy_are_refused() {
     let q = |e| t.quote(Asset::Trx, DurationTier::OneHour, e).unwrap_err();
     assert_eq!(
         q(0),
-        DomainError::ZeroQuantity {
+        QuoteError::Field(FieldError::ZeroQuantity {
             field: "energy".into()
-        }
+        })
     );
     assert_eq!(
         q(31_999),
-        DomainError::EnergyBelowMinimum {
+        QuoteError::EnergyBelowMinimum {
             energy: 31_999,
             min: 32_000
         }
     );
     assert_eq!(
         q(5_000_001),
-        DomainError::EnergyAboveMaximum {
+        QuoteError::EnergyAboveMaximum {
             energy: 5_000_001,
             max: 5_000_000
         }
@@ -125,9 +127,9 @@ fn a_tier_without_a_price_is_not_offered_and_an_asset_without_prices_is_not_acce
     assert_eq!(
         t.quote(Asset::Trx, DurationTier::SevenDays, 65_000)
             .unwrap_err(),
-        DomainError::DurationNotOffered {
+        QuoteError::Duration(DurationError::DurationNotOffered {
             duration: "7d".into()
-        }
+        })
     );
     let trx_only = PriceTable::new(1, 10)
         .unwrap()
@@ -137,7 +139,7 @@ fn a_tier_without_a_price_is_not_offered_and_an_asset_without_prices_is_not_acce
         trx_only
             .quote(Asset::Usdt, DurationTier::OneDay, 5)
             .unwrap_err(),
-        DomainError::AssetNotAccepted { asset: Asset::Usdt }
+        QuoteError::AssetNotAccepted { asset: Asset::Usdt }
     );
 }
 
@@ -171,7 +173,7 @@ fn durations_parse_from_tier_names_or_hours_and_nothing_else() {
     }
     assert_eq!(
         DurationTier::from_hours(48).unwrap_err(),
-        DomainError::DurationNotOffered {
+        DurationError::DurationNotOffered {
             duration: "48h".into()
         }
     );
@@ -227,7 +229,7 @@ fn the_default_table_sells_nothing_and_the_sample_sells_every_tier() {
         default
             .quote(Asset::Trx, DurationTier::OneDay, 65_000)
             .unwrap_err(),
-        DomainError::AssetNotAccepted { asset: Asset::Trx }
+        QuoteError::AssetNotAccepted { asset: Asset::Trx }
     );
     let sample = PriceTable::sample();
     for asset in Asset::ALL {

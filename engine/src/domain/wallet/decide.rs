@@ -1,9 +1,11 @@
 //! The wallet's decisions.
 
+use super::error::WalletError;
 use super::{Wallet, WalletCommand, WalletEvent};
-use crate::domain::error::DomainError;
+use crate::domain::field::FieldError;
 use crate::domain::money::MAX_AMOUNT;
 use crate::domain::text::{require_actor, require_reason};
+use crate::domain::transition::TransitionError;
 use crate::domain::{DomainAggregate, DomainCommand};
 
 impl DomainAggregate for Wallet {
@@ -14,7 +16,7 @@ impl DomainAggregate for Wallet {
         &self,
         command: WalletCommand,
         _services: &(),
-    ) -> Result<Vec<WalletEvent>, DomainError> {
+    ) -> Result<Vec<WalletEvent>, WalletError> {
         use WalletCommand::*;
         let name = command.command_type();
         let event = match command {
@@ -24,7 +26,7 @@ impl DomainAggregate for Wallet {
                 at,
             } => {
                 if self.is_registered() {
-                    return Err(DomainError::WalletAlreadyRegistered);
+                    return Err(WalletError::WalletAlreadyRegistered);
                 }
                 key_ref.validate()?;
                 WalletEvent::WalletRegistered {
@@ -33,7 +35,7 @@ impl DomainAggregate for Wallet {
                     at,
                 }
             }
-            _ if !self.is_registered() => return Err(DomainError::WalletNotRegistered),
+            _ if !self.is_registered() => return Err(WalletError::WalletNotRegistered),
             ObserveResources {
                 staked_sun,
                 delegatable_sun,
@@ -41,13 +43,10 @@ impl DomainAggregate for Wallet {
                 at,
             } => {
                 if staked_sun > MAX_AMOUNT {
-                    return Err(DomainError::QuantityTooLarge {
-                        field: "staked_sun".into(),
-                        max: MAX_AMOUNT,
-                    });
+                    return Err(FieldError::too_large("staked_sun", MAX_AMOUNT).into());
                 }
                 if delegatable_sun > staked_sun {
-                    return Err(DomainError::InconsistentResources {
+                    return Err(WalletError::InconsistentResources {
                         staked_sun,
                         delegatable_sun,
                     });
@@ -64,19 +63,17 @@ impl DomainAggregate for Wallet {
             }
             ReserveCapacity { order_id, sun } => {
                 if self.disabled {
-                    return Err(DomainError::WalletDisabled);
+                    return Err(WalletError::WalletDisabled);
                 }
                 if sun == 0 {
-                    return Err(DomainError::ZeroQuantity {
-                        field: "sun".into(),
-                    });
+                    return Err(FieldError::zero("sun").into());
                 }
                 if self.reservations.contains_key(&order_id) || self.released.contains(&order_id) {
-                    return Err(DomainError::CapacityAlreadyReserved { order_id });
+                    return Err(WalletError::CapacityAlreadyReserved { order_id });
                 }
                 let free = self.free_sun();
                 if sun > free {
-                    return Err(DomainError::InsufficientCapacity {
+                    return Err(WalletError::InsufficientCapacity {
                         free,
                         requested: sun,
                     });
@@ -90,7 +87,7 @@ impl DomainAggregate for Wallet {
             }
             ReleaseCapacity { order_id } => {
                 let sun = self.reservation(&order_id).ok_or_else(|| {
-                    DomainError::NoCapacityReservation {
+                    WalletError::NoCapacityReservation {
                         order_id: order_id.clone(),
                     }
                 })?;
@@ -104,7 +101,7 @@ impl DomainAggregate for Wallet {
             }
             DisableWallet { reason, actor, at } => {
                 if self.disabled {
-                    return Err(DomainError::transition("Disabled", name));
+                    return Err(TransitionError::new("Disabled", name).into());
                 }
                 require_reason(&reason)?;
                 require_actor(&actor)?;
@@ -112,7 +109,7 @@ impl DomainAggregate for Wallet {
             }
             EnableWallet { actor, at } => {
                 if !self.disabled {
-                    return Err(DomainError::transition("Enabled", name));
+                    return Err(TransitionError::new("Enabled", name).into());
                 }
                 require_actor(&actor)?;
                 WalletEvent::WalletEnabled { actor, at }

@@ -6,7 +6,8 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use crate::domain::error::DomainError;
+use super::error::WalletError;
+use crate::domain::field::FieldError;
 
 /// The longest key reference we accept.
 pub const MAX_KEY_REF_LEN: usize = 128;
@@ -26,15 +27,16 @@ impl KeyRef {
     }
 
     /// Refuses an empty reference and anything that looks like key material.
-    pub fn validate(&self) -> Result<(), DomainError> {
+    pub fn validate(&self) -> Result<(), WalletError> {
         let s = self.0.as_str();
         if s.trim().is_empty() {
-            return Err(DomainError::TextRequired {
+            return Err(FieldError::TextRequired {
                 field: "key_ref".into(),
-            });
+            }
+            .into());
         }
         if looks_like_key_material(s) {
-            return Err(DomainError::KeyMaterialNotAllowed {
+            return Err(WalletError::KeyMaterialNotAllowed {
                 length: s.chars().count(),
             });
         }
@@ -85,7 +87,7 @@ mod tests {
             let length = text.len();
             assert_eq!(
                 KeyRef::new(text).validate(),
-                Err(DomainError::KeyMaterialNotAllowed { length })
+                Err(WalletError::KeyMaterialNotAllowed { length })
             );
         }
     }
@@ -99,13 +101,13 @@ mod tests {
         );
         assert_eq!(
             KeyRef::new("v".repeat(129)).validate(),
-            Err(DomainError::KeyMaterialNotAllowed { length: 129 })
+            Err(WalletError::KeyMaterialNotAllowed { length: 129 })
         );
         assert_eq!(
             KeyRef::new("  ").validate(),
-            Err(DomainError::TextRequired {
+            Err(WalletError::Field(FieldError::TextRequired {
                 field: "key_ref".into()
-            })
+            }))
         );
     }
 

@@ -29,10 +29,11 @@ pub use event::WalletEvent;
 pub use key_ref::{KeyRef, MAX_KEY_REF_LEN};
 
 use super::decide::decide_into_sink;
-use super::error::DomainError;
+mod error;
 use super::ids::OrderId;
 use super::recent::{RecentSet, SETTLED_IDS_KEPT};
 use super::TronAddress;
+pub use error::WalletError;
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Wallet {
@@ -100,7 +101,7 @@ impl Aggregate for Wallet {
     const TYPE: &'static str = "wallet";
     type Command = WalletCommand;
     type Event = WalletEvent;
-    type Error = DomainError;
+    type Error = WalletError;
     type Services = ();
 
     async fn handle(
@@ -108,7 +109,7 @@ impl Aggregate for Wallet {
         command: WalletCommand,
         services: &(),
         sink: &EventSink<Self>,
-    ) -> Result<(), DomainError> {
+    ) -> Result<(), WalletError> {
         decide_into_sink(self, command, services, sink).await
     }
 

@@ -1,5 +1,6 @@
 //! Given/when/then for every wallet command.
 
+use crate::domain::{FieldError, TransitionError, WalletError};
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 use cqrs_es::test::TestFramework;
 use cqrs_es::{Aggregate, DomainEvent};
@@ -79,11 +80,11 @@ fn reserve(n: u32, sun: u64) -> WalletCommand {
     }
 }
 
-fn wrong_state(state: &str, command: &str) -> DomainError {
-    DomainError::InvalidTransition {
+fn wrong_state(state: &str, command: &str) -> WalletError {
+    WalletError::from(TransitionError::InvalidTransition {
         state: state.into(),
         command: command.into(),
-    }
+    })
 }
 
 // ---- RegisterWallet -------------------------------------------------------------------------
@@ -112,7 +113,7 @@ fn registering_a_wallet_with_its_private_key_is_refused() {
     WalletTest::with(())
         .given_no_previous_events()
         .when(cmd)
-        .then_expect_error(DomainError::KeyMaterialNotAllowed { length: 64 });
+        .then_expect_error(WalletError::KeyMaterialNotAllowed { length: 64 });
 }
 
 #[test]
@@ -125,7 +126,7 @@ fn registering_with_an_overlong_or_empty_key_reference_is_refused() {
     WalletTest::with(())
         .given_no_previous_events()
         .when(long)
-        .then_expect_error(DomainError::KeyMaterialNotAllowed { length: 129 });
+        .then_expect_error(WalletError::KeyMaterialNotAllowed { length: 129 });
     let empty = WalletCommand::RegisterWallet {
         address: address(),
         key_ref: KeyRef::new(""),
@@ -134,9 +135,9 @@ fn registering_with_an_overlong_or_empty_key_reference_is_refused() {
     WalletTest::with(())
         .given_no_previous_events()
         .when(empty)
-        .then_expect_error(DomainError::TextRequired {
+        .then_expect_error(WalletError::from(FieldError::TextRequired {
             field: "key_ref".into(),
-        });
+        }));
 }
 
 #[test]
@@ -149,7 +150,7 @@ fn registering_a_wallet_twice_is_refused() {
     WalletTest::with(())
         .given(vec![registered()])
         .when(cmd)
-        .then_expect_error(DomainError::WalletAlreadyRegistered);
+        .then_expect_error(WalletError::WalletAlreadyRegistered);
 }
 
 #[test]
@@ -177,7 +178,7 @@ fn every_other_command_needs_a_registered_wallet() {
         WalletTest::with(())
             .given_no_previous_events()
             .when(cmd)
-            .then_expect_error(DomainError::WalletNotRegistered);
+            .then_expect_error(WalletError::WalletNotRegistered);
     }
 }
 
@@ -233,7 +234,7 @@ fn more_delegatable_than_staked_or_an_unstorable_stake_is_refused() {
             energy_limit: 0,
             at: t(2),
         })
-        .then_expect_error(DomainError::InconsistentResources {
+        .then_expect_error(WalletError::InconsistentResources {
             staked_sun: 10,
             delegatable_sun: 11,
         });
@@ -245,10 +246,10 @@ fn more_delegatable_than_staked_or_an_unstorable_stake_is_refused() {
             energy_limit: 0,
             at: t(2),
         })
-        .then_expect_error(DomainError::QuantityTooLarge {
+        .then_expect_error(WalletError::from(FieldError::QuantityTooLarge {
             field: "staked_sun".into(),
             max: MAX_AMOUNT,
-        });
+        }));
 }
 
 // ---- ReserveCapacity ------------------------------------------------------------------------
@@ -266,7 +267,7 @@ fn reserving_more_than_is_free_is_refused() {
     WalletTest::with(())
         .given(with([reserved(1, 1_000_000_000, 1_000_000_000)]))
         .when(reserve(2, 5_000_000_001))
-        .then_expect_error(DomainError::InsufficientCapacity {
+        .then_expect_error(WalletError::InsufficientCapacity {
             free: 5_000_000_000,
             requested: 5_000_000_001,
         });
@@ -277,7 +278,7 @@ fn reserving_on_a_disabled_wallet_is_refused() {
     WalletTest::with(())
         .given(with([disabled()]))
         .when(reserve(1, 1))
-        .then_expect_error(DomainError::WalletDisabled);
+        .then_expect_error(WalletError::WalletDisabled);
 }
 
 #[test]
@@ -285,9 +286,9 @@ fn reserving_zero_sun_is_refused() {
     WalletTest::with(())
         .given(staked())
         .when(reserve(1, 0))
-        .then_expect_error(DomainError::ZeroQuantity {
+        .then_expect_error(WalletError::from(FieldError::ZeroQuantity {
             field: "sun".into(),
-        });
+        }));
 }
 
 #[test]
@@ -295,7 +296,7 @@ fn an_order_reserves_capacity_on_a_wallet_once() {
     WalletTest::with(())
         .given(with([reserved(1, 10, 10)]))
         .when(reserve(1, 10))
-        .then_expect_error(DomainError::CapacityAlreadyReserved { order_id: order(1) });
+        .then_expect_error(WalletError::CapacityAlreadyReserved { order_id: order(1) });
     let released = WalletEvent::CapacityReleased {
         order_id: order(1),
         sun: 10,
@@ -305,7 +306,7 @@ fn an_order_reserves_capacity_on_a_wallet_once() {
     WalletTest::with(())
         .given(with([reserved(1, 10, 10), released]))
         .when(reserve(1, 10))
-        .then_expect_error(DomainError::CapacityAlreadyReserved { order_id: order(1) });
+        .then_expect_error(WalletError::CapacityAlreadyReserved { order_id: order(1) });
 }
 
 /// Orders 1..=count each reserved for 10 sun and released.
@@ -329,7 +330,7 @@ fn an_order_released_within_the_window_cannot_reserve_again() {
     WalletTest::with(())
         .given(released_orders(SETTLED_IDS_KEPT))
         .when(reserve(1, 10))
-        .then_expect_error(DomainError::CapacityAlreadyReserved { order_id: order(1) });
+        .then_expect_error(WalletError::CapacityAlreadyReserved { order_id: order(1) });
 }
 
 #[test]
@@ -348,7 +349,7 @@ fn after_n_plus_k_releases_the_wallet_remembers_exactly_the_last_n() {
     WalletTest::with(())
         .given(released_orders(n + k))
         .when(reserve(k as u32 + 1, 10))
-        .then_expect_error(DomainError::CapacityAlreadyReserved {
+        .then_expect_error(WalletError::CapacityAlreadyReserved {
             order_id: order(k as u32 + 1),
         });
     let restored: Wallet = serde_json::from_value(serde_json::to_value(&wallet).unwrap()).unwrap();
@@ -394,11 +395,11 @@ fn releasing_capacity_that_is_not_held_is_refused() {
     WalletTest::with(())
         .given(staked())
         .when(WalletCommand::ReleaseCapacity { order_id: order(1) })
-        .then_expect_error(DomainError::NoCapacityReservation { order_id: order(1) });
+        .then_expect_error(WalletError::NoCapacityReservation { order_id: order(1) });
     WalletTest::with(())
         .given(with([reserved(1, 10, 10), released]))
         .when(WalletCommand::ReleaseCapacity { order_id: order(1) })
-        .then_expect_error(DomainError::NoCapacityReservation { order_id: order(1) });
+        .then_expect_error(WalletError::NoCapacityReservation { order_id: order(1) });
 }
 
 // ---- DisableWallet / EnableWallet -----------------------------------------------------------
@@ -424,9 +425,9 @@ fn disabling_needs_a_reason_and_an_actor_and_happens_once() {
             actor: "admin:alice".into(),
             at: t(5),
         })
-        .then_expect_error(DomainError::TextRequired {
+        .then_expect_error(WalletError::from(FieldError::TextRequired {
             field: "reason".into(),
-        });
+        }));
     WalletTest::with(())
         .given(staked())
         .when(WalletCommand::DisableWallet {
@@ -434,9 +435,9 @@ fn disabling_needs_a_reason_and_an_actor_and_happens_once() {
             actor: "".into(),
             at: t(5),
         })
-        .then_expect_error(DomainError::TextRequired {
+        .then_expect_error(WalletError::from(FieldError::TextRequired {
             field: "actor".into(),
-        });
+        }));
     WalletTest::with(())
         .given(with([disabled()]))
         .when(WalletCommand::DisableWallet {
@@ -476,9 +477,9 @@ fn enabling_an_enabled_wallet_or_without_an_actor_is_refused() {
             actor: " ".into(),
             at: t(6),
         })
-        .then_expect_error(DomainError::TextRequired {
+        .then_expect_error(WalletError::from(FieldError::TextRequired {
             field: "actor".into(),
-        });
+        }));
 }
 
 // ---- plumbing -------------------------------------------------------------------------------

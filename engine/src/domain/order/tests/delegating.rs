@@ -3,6 +3,7 @@
 
 use super::*;
 use crate::domain::money::MAX_AMOUNT;
+use crate::domain::{FieldError, OrderError};
 
 fn with(
     mut history: Vec<OrderEvent>,
@@ -35,7 +36,7 @@ fn a_wallet_that_already_failed_for_this_order_is_not_tried_again() {
     OrderTest::with(policy())
         .given(given::failed())
         .when(request(wallet_a()))
-        .then_expect_error(DomainError::WalletAlreadyTried { wallet: wallet_a() });
+        .then_expect_error(OrderError::WalletAlreadyTried { wallet: wallet_a() });
 }
 
 #[test]
@@ -44,7 +45,7 @@ fn after_a_failure_that_is_not_retryable_no_delegation_is_requested() {
     OrderTest::with(policy())
         .given(history)
         .when(request(wallet_b()))
-        .then_expect_error(DomainError::FailureNotRetryable);
+        .then_expect_error(OrderError::FailureNotRetryable);
 }
 
 #[test]
@@ -63,7 +64,7 @@ fn no_delegation_is_requested_beyond_the_maximum_attempts() {
     OrderTest::with(four_wallets)
         .given(history)
         .when(request(outsider()))
-        .then_expect_error(DomainError::AttemptsExhausted {
+        .then_expect_error(OrderError::AttemptsExhausted {
             attempts: 3,
             max: 3,
         });
@@ -74,7 +75,7 @@ fn a_delegation_from_a_wallet_outside_the_pool_is_refused() {
     OrderTest::with(policy())
         .given(given::paid())
         .when(request(outsider()))
-        .then_expect_error(DomainError::WalletNotInPool { wallet: outsider() });
+        .then_expect_error(OrderError::WalletNotInPool { wallet: outsider() });
 }
 
 #[test]
@@ -86,9 +87,9 @@ fn a_delegation_of_zero_or_too_much_sun_is_refused() {
             delegate_sun: 0,
             at: t(2),
         })
-        .then_expect_error(DomainError::ZeroQuantity {
+        .then_expect_error(OrderError::from(FieldError::ZeroQuantity {
             field: "delegate_sun".into(),
-        });
+        }));
     OrderTest::with(policy())
         .given(given::paid())
         .when(OrderCommand::RequestDelegation {
@@ -96,10 +97,10 @@ fn a_delegation_of_zero_or_too_much_sun_is_refused() {
             delegate_sun: MAX_AMOUNT + 1,
             at: t(2),
         })
-        .then_expect_error(DomainError::QuantityTooLarge {
+        .then_expect_error(OrderError::from(FieldError::QuantityTooLarge {
             field: "delegate_sun".into(),
             max: MAX_AMOUNT,
-        });
+        }));
 }
 
 #[test]
@@ -109,7 +110,7 @@ fn a_receiver_that_has_since_become_a_pool_wallet_gets_no_delegation() {
     OrderTest::with(grown)
         .given(given::paid())
         .when(request(wallet_a()))
-        .then_expect_error(DomainError::ReceiverIsPoolWallet {
+        .then_expect_error(OrderError::ReceiverIsPoolWallet {
             receiver: receiver(),
         });
 }
@@ -162,7 +163,7 @@ fn a_signed_delegation_with_a_meaningless_expiration_is_refused() {
         OrderTest::with(policy())
             .given(given::requested())
             .when(cmd)
-            .then_expect_error(DomainError::InvalidSignedTransaction {
+            .then_expect_error(OrderError::InvalidSignedTransaction {
                 problem: "expiration_ms is not a valid time".into(),
             });
     }
@@ -209,7 +210,7 @@ fn only_the_current_transaction_can_expire() {
             txid: txid(7),
             at: t(3),
         })
-        .then_expect_error(DomainError::TxidMismatch {
+        .then_expect_error(OrderError::TxidMismatch {
             expected: txid(1),
             actual: txid(7),
         });
@@ -221,7 +222,7 @@ fn a_transaction_is_not_expired_before_its_expiration_time() {
     OrderTest::with(policy())
         .given(given::signed())
         .when(OrderCommand::RecordDelegationExpired { txid: txid(1), at })
-        .then_expect_error(DomainError::TooEarly {
+        .then_expect_error(OrderError::TooEarly {
             at,
             not_before: t(3),
         });
@@ -264,7 +265,7 @@ fn confirming_a_transaction_other_than_the_signed_one_is_refused() {
             block_number: 70_000_000,
             at: t(3),
         })
-        .then_expect_error(DomainError::TxidMismatch {
+        .then_expect_error(OrderError::TxidMismatch {
             expected: txid(1),
             actual: txid(2),
         });
@@ -279,9 +280,9 @@ fn an_active_period_beyond_the_calendar_is_refused_not_a_panic() {
             block_number: 1,
             at: DateTime::<Utc>::MAX_UTC,
         })
-        .then_expect_error(DomainError::TimeOutOfRange {
+        .then_expect_error(OrderError::from(FieldError::TimeOutOfRange {
             field: "active_until".into(),
-        });
+        }));
 }
 
 #[test]
@@ -339,9 +340,9 @@ fn a_failure_needs_a_reason() {
             retryable: true,
             at: t(3),
         })
-        .then_expect_error(DomainError::TextRequired {
+        .then_expect_error(OrderError::from(FieldError::TextRequired {
             field: "reason".into(),
-        });
+        }));
 }
 
 #[test]
@@ -385,9 +386,9 @@ fn a_refund_needs_a_reason() {
             reason: " ".into(),
             at: t(4),
         })
-        .then_expect_error(DomainError::TextRequired {
+        .then_expect_error(OrderError::from(FieldError::TextRequired {
             field: "reason".into(),
-        });
+        }));
 }
 
 #[test]

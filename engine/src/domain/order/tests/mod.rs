@@ -8,6 +8,7 @@ mod properties;
 mod reclaiming;
 mod transitions;
 
+use crate::domain::{OrderError, TransitionError};
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 use cqrs_es::test::TestFramework;
 
@@ -332,9 +333,9 @@ pub(super) mod given {
     }
 }
 
-pub(super) fn wrong_state(state: &str, command: &str) -> DomainError {
-    DomainError::InvalidTransition {
+pub(super) fn wrong_state(state: &str, command: &str) -> OrderError {
+    OrderError::from(TransitionError::InvalidTransition {
         state: state.into(),
         command: command.into(),
-    }
+    })
 }

@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::domain::AddressError;
+use crate::domain::{DurationError, FieldError, OrderError, QuoteError};
 
 fn place_with(f: impl FnOnce(&mut NewOrderFields)) -> OrderCommand {
     let mut o = NewOrderFields {
@@ -66,11 +67,11 @@ fn placing_an_order_twice_is_refused() {
     OrderTest::with(policy())
         .given(given::placed())
         .when(place())
-        .then_expect_error(DomainError::OrderAlreadyPlaced);
+        .then_expect_error(OrderError::OrderAlreadyPlaced);
     OrderTest::with(policy())
         .given(given::completed())
         .when(place())
-        .then_expect_error(DomainError::OrderAlreadyPlaced);
+        .then_expect_error(OrderError::OrderAlreadyPlaced);
 }
 
 #[test]
@@ -78,9 +79,9 @@ fn zero_energy_is_refused() {
     OrderTest::with(policy())
         .given_no_previous_events()
         .when(place_with(|o| o.energy = 0))
-        .then_expect_error(DomainError::ZeroQuantity {
+        .then_expect_error(OrderError::from(FieldError::ZeroQuantity {
             field: "energy".into(),
-        });
+        }));
 }
 
 #[test]
@@ -88,17 +89,17 @@ fn energy_outside_the_price_tables_bounds_is_refused() {
     OrderTest::with(policy())
         .given_no_previous_events()
         .when(place_with(|o| o.energy = 31_999))
-        .then_expect_error(DomainError::EnergyBelowMinimum {
+        .then_expect_error(OrderError::from(QuoteError::EnergyBelowMinimum {
             energy: 31_999,
             min: 32_000,
-        });
+        }));
     OrderTest::with(policy())
         .given_no_previous_events()
         .when(place_with(|o| o.energy = 5_000_001))
-        .then_expect_error(DomainError::EnergyAboveMaximum {
+        .then_expect_error(OrderError::from(QuoteError::EnergyAboveMaximum {
             energy: 5_000_001,
             max: 5_000_000,
-        });
+        }));
 }
 
 #[test]
@@ -106,9 +107,11 @@ fn a_duration_without_a_price_is_not_offered() {
     OrderTest::with(policy())
         .given_no_previous_events()
         .when(place_with(|o| o.duration = DurationTier::SevenDays))
-        .then_expect_error(DomainError::DurationNotOffered {
-            duration: "7d".into(),
-        });
+        .then_expect_error(OrderError::from(QuoteError::Duration(
+            DurationError::DurationNotOffered {
+                duration: "7d".into(),
+            },
+        )));
 }
 
 #[test]
@@ -121,7 +124,9 @@ fn an_asset_without_prices_is_not_accepted() {
     OrderTest::with(trx_only)
         .given_no_previous_events()
         .when(place_with(|o| o.asset = Asset::Usdt))
-        .then_expect_error(DomainError::AssetNotAccepted { asset: Asset::Usdt });
+        .then_expect_error(OrderError::from(QuoteError::AssetNotAccepted {
+            asset: Asset::Usdt,
+        }));
 }
 
 #[test]
@@ -129,7 +134,7 @@ fn delivering_to_one_of_our_pool_wallets_is_refused() {
     OrderTest::with(policy())
         .given_no_previous_events()
         .when(place_with(|o| o.receiver = wallet_b()))
-        .then_expect_error(DomainError::ReceiverIsPoolWallet {
+        .then_expect_error(OrderError::ReceiverIsPoolWallet {
             receiver: wallet_b(),
         });
 }
@@ -139,7 +144,7 @@ fn a_quote_above_the_customers_limit_is_refused() {
     OrderTest::with(policy())
         .given_no_previous_events()
         .when(place_with(|o| o.max_price = Some(PRICE - 1)))
-        .then_expect_error(DomainError::PriceAboveLimit {
+        .then_expect_error(OrderError::PriceAboveLimit {
             quote: quote(),
             max_price: PRICE - 1,
         });
@@ -158,9 +163,9 @@ fn a_payment_deadline_beyond_the_calendar_is_refused_not_a_panic() {
     OrderTest::with(policy())
         .given_no_previous_events()
         .when(place_with(|o| o.at = DateTime::<Utc>::MAX_UTC))
-        .then_expect_error(DomainError::TimeOutOfRange {
+        .then_expect_error(OrderError::from(FieldError::TimeOutOfRange {
             field: "pay_by".into(),
-        });
+        }));
 }
 
 #[test]
@@ -195,22 +200,16 @@ fn malformed_addresses_durations_and_amounts_do_not_deserialise_into_an_order() 
     ] {
         assert!(serde_json::from_str::<OrderCommand>(&bad).is_err(), "{bad}");
     }
-    // At the parse boundary the same inputs give typed errors.
-    let err: DomainError = "420000000000000000000000000000000000000000"
-        .parse::<TronAddress>()
-        .unwrap_err()
-        .into();
+    // At the parse boundary the same inputs give the value types' own errors.
     assert_eq!(
-        err,
-        DomainError::InvalidAddress {
-            problem: AddressError::WrongVersion(0x42)
-        }
+        "420000000000000000000000000000000000000000".parse::<TronAddress>(),
+        Err(AddressError::WrongVersion(0x42))
     );
     assert_eq!(
-        "2h".parse::<DurationTier>().unwrap_err(),
-        DomainError::DurationNotOffered {
+        "2h".parse::<DurationTier>(),
+        Err(DurationError::DurationNotOffered {
             duration: "2h".into()
-        }
+        })
     );
 }
 
@@ -273,9 +272,9 @@ fn rejecting_as_invalid_needs_a_reason() {
             reason: RejectionReason::Invalid("".into()),
             at: t(1),
         })
-        .then_expect_error(DomainError::TextRequired {
+        .then_expect_error(OrderError::from(FieldError::TextRequired {
             field: "reason".into(),
-        });
+        }));
 }
 
 #[test]
@@ -354,7 +353,7 @@ fn the_unpaid_timeout_before_the_deadline_is_too_early() {
             by: CancelledBy::UnpaidTimeout,
             at: t(14),
         })
-        .then_expect_error(DomainError::TooEarly {
+        .then_expect_error(OrderError::TooEarly {
             at: t(14),
             not_before: t(15),
         });

@@ -2,6 +2,7 @@
 //! completing the order.
 
 use super::*;
+use crate::domain::{FieldError, OrderError};
 
 fn with(
     mut history: Vec<OrderEvent>,
@@ -26,7 +27,7 @@ fn reclaiming_before_the_period_ends_is_too_early() {
     OrderTest::with(policy())
         .given(given::active())
         .when(OrderCommand::RequestReclaim { at: t(62) })
-        .then_expect_error(DomainError::TooEarly {
+        .then_expect_error(OrderError::TooEarly {
             at: t(62),
             not_before: t(63),
         });
@@ -65,7 +66,7 @@ fn a_signed_reclaim_that_is_not_hex_is_refused() {
     OrderTest::with(policy())
         .given(given::reclaim_requested())
         .when(cmd)
-        .then_expect_error(DomainError::InvalidSignedTransaction {
+        .then_expect_error(OrderError::InvalidSignedTransaction {
             problem: "signed_tx_hex is not whole bytes of hex".into(),
         });
 }
@@ -109,7 +110,7 @@ fn only_the_current_reclaim_can_expire() {
             txid: txid(1),
             at: t(65),
         })
-        .then_expect_error(DomainError::TxidMismatch {
+        .then_expect_error(OrderError::TxidMismatch {
             expected: txid(9),
             actual: txid(1),
         });
@@ -123,7 +124,7 @@ fn a_reclaim_is_not_expired_before_its_expiration_time() {
             txid: txid(9),
             at: t(64),
         })
-        .then_expect_error(DomainError::TooEarly {
+        .then_expect_error(OrderError::TooEarly {
             at: t(64),
             not_before: t(65),
         });
@@ -191,9 +192,9 @@ fn a_reclaim_failure_needs_a_reason() {
             reason: "".into(),
             at: t(65),
         })
-        .then_expect_error(DomainError::TextRequired {
+        .then_expect_error(OrderError::from(FieldError::TextRequired {
             field: "reason".into(),
-        });
+        }));
 }
 
 #[test]
@@ -227,7 +228,7 @@ fn confirming_another_reclaim_transaction_is_refused() {
             block_number: 1,
             at: t(65),
         })
-        .then_expect_error(DomainError::TxidMismatch {
+        .then_expect_error(OrderError::TxidMismatch {
             expected: txid(9),
             actual: txid(8),
         });

@@ -2,6 +2,7 @@
 //! lifecycle allows it) or is refused with `InvalidTransition` naming the state and command.
 
 use super::*;
+use crate::domain::OrderError;
 use crate::domain::{DomainAggregate, DomainCommand};
 use OrderStatus as S;
 
@@ -148,7 +149,7 @@ fn placing_is_allowed_only_for_a_new_order() {
         let result = crate::domain::replay::<Order>(history).decide(place(), &policy());
         match status {
             S::New => assert_eq!(result, Ok(vec![placed()])),
-            _ => assert_eq!(result, Err(DomainError::OrderAlreadyPlaced), "{status:?}"),
+            _ => assert_eq!(result, Err(OrderError::OrderAlreadyPlaced), "{status:?}"),
         }
     }
 }

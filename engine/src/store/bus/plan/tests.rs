@@ -8,7 +8,7 @@ use cqrs_es::Aggregate;
 use super::*;
 use crate::domain::account::{Account, AccountCommand, AccountEvent};
 use crate::domain::ids::{AccountId, DepositId, OrderId};
-use crate::domain::{replay, Amount, Asset, DomainError};
+use crate::domain::{replay, AccountError, Amount, Asset};
 use crate::store::Actor;
 
 /// An open account holding 10 TRX, as held in memory at version 2.
@@ -113,7 +113,7 @@ fn a_batch_leaves_the_held_state_alone_until_its_append_is_committed() {
     assert_eq!(plan.events.len(), 3);
     assert!(matches!(
         plan.decisions[1],
-        Decision::Rejected(DomainError::InsufficientFunds {
+        Decision::Rejected(AccountError::InsufficientFunds {
             available: 4_000_000,
             ..
         })
@@ -149,8 +149,8 @@ fn each_command_of_a_batch_is_decided_on_the_events_of_the_ones_before_it() {
         .iter()
         .map(|d| match d {
             Decision::Accepted { .. } => "accepted",
-            Decision::Rejected(DomainError::NoReservation { .. }) => "no_reservation",
-            Decision::Rejected(DomainError::ReservationSettled { .. }) => "settled",
+            Decision::Rejected(AccountError::NoReservation { .. }) => "no_reservation",
+            Decision::Rejected(AccountError::ReservationSettled { .. }) => "settled",
             _ => "other",
         })
         .collect();
@@ -219,7 +219,7 @@ fn each_answer_carries_the_positions_of_its_own_events() {
     );
     assert!(matches!(
         answers[1].as_ref().unwrap().result,
-        Err(DomainError::InsufficientFunds { .. })
+        Err(AccountError::InsufficientFunds { .. })
     ));
     let third = answers[2].as_ref().unwrap().result.as_ref().unwrap();
     assert_eq!(
