@@ -90,10 +90,15 @@ impl GroupAppender {
         loop {
             // Made before looking at the queue, so a put-back after that look is not missed.
             let requeued = self.queue.requeued();
-            let slot = tokio::select! {
-                biased;
-                got = &mut answer => return got.unwrap_or_else(|_| Err(abandoned())),
-                slot = self.slots.acquire() => slot,
+            // A free slot is taken at once, without waiting on the answer (whose waker, once
+            // registered, a statement answering this caller would wake).
+            let slot = match self.slots.try_acquire() {
+                Ok(permit) => Ok(permit),
+                Err(_) => tokio::select! {
+                    biased;
+                    got = &mut answer => return got.unwrap_or_else(|_| Err(abandoned())),
+                    slot = self.slots.acquire() => slot,
+                },
             };
             let Ok(permit) = slot else {
                 return Err(abandoned());
@@ -112,22 +117,34 @@ impl GroupAppender {
                     () = requeued => continue,
                 }
             }
-            self.flush(group.items()).await;
+            if let Some(own) = self.flush(group.items(), ticket).await {
+                return own;
+            }
         }
     }
 
     /// Writes the group (in one statement if it can), answering each append as it is known;
-    /// an answered append leaves `group`.
-    async fn flush(&self, group: &mut Vec<Queued>) {
+    /// an answered append leaves `group`. The append queued with ticket `mine` (the caller
+    /// running the statement) is not sent its answer but gets it back from here, so the caller
+    /// does not wake its own task.
+    async fn flush(&self, group: &mut Vec<Queued>, mine: Ticket) -> Option<Answer> {
+        let mut own = None;
+        let mut reply = |queued: Queued, answer: Answer| {
+            if queued.ticket == mine {
+                own = Some(answer);
+            } else {
+                let _ = queued.reply.send(answer);
+            }
+        };
         if group.len() > 1 && distinct_streams(group) {
             self.statements.fetch_add(1, Ordering::Relaxed);
             let requests: Vec<&AppendRequest> = group.iter().map(|q| &q.request).collect();
             match append_many(&self.pool, &requests).await {
                 Ok(answers) => {
                     for (queued, answer) in group.drain(..).zip(answers) {
-                        let _ = queued.reply.send(answer);
+                        reply(queued, answer);
                     }
-                    return;
+                    return own;
                 }
                 Err(e) => {
                     tracing::debug!(error = %e, appends = group.len(),
@@ -147,8 +164,9 @@ impl GroupAppender {
                 &r.log,
             )
             .await;
-            let _ = group.remove(0).reply.send(answer);
+            reply(group.remove(0), answer);
         }
+        own
     }
 }
 
@@ -359,9 +377,10 @@ mod tests {
             });
             answers.push(answer);
         }
-        GroupAppender::new(pool.clone(), 1, 256)
-            .flush(&mut queued)
+        let own = GroupAppender::new(pool.clone(), 1, 256)
+            .flush(&mut queued, Ticket::MAX)
             .await;
+        assert!(own.is_none(), "no append of the group is the caller's own");
         assert!(queued.is_empty(), "every append of the group is answered");
         let mut out = Vec::new();
         for answer in answers {

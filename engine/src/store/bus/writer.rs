@@ -160,10 +160,15 @@ where
             reply,
         });
         loop {
-            let mut held = tokio::select! {
-                biased;
-                got = &mut answer => return got.unwrap_or_else(|_| Err(unanswered())),
-                held = writer.held.lock() => held,
+            // A free writer is taken at once, without waiting on the answer: its waker is then
+            // never registered, so a batch that answers this caller does not wake it.
+            let mut held = match writer.held.try_lock() {
+                Ok(held) => held,
+                Err(_) => tokio::select! {
+                    biased;
+                    got = &mut answer => return got.unwrap_or_else(|_| Err(unanswered())),
+                    held = writer.held.lock() => held,
+                },
             };
             if let Some(got) = answered(&mut answer) {
                 return got;
@@ -176,11 +181,16 @@ where
                 return Err(unanswered());
             }
             let held = &mut *held;
-            self.run_batch(aggregate_id, held, batch.items()).await;
+            let mut replies = Replies::new(ticket);
+            self.run_batch(aggregate_id, held, batch.items(), &mut replies)
+                .await;
             if let Some(loaded) = held.loaded.as_mut() {
                 writer
                     .snapshots
                     .maybe_take(&self.pool, &self.config, aggregate_id, loaded);
+            }
+            if let Some(got) = replies.own {
+                return got;
             }
         }
     }
@@ -263,7 +273,13 @@ where
 
     /// Decides and appends a batch, answering every command in it (an answered command leaves
     /// `batch`). Retries on a stream another process moved, a bounded number of times.
-    async fn run_batch(&self, aggregate_id: &str, held: &mut Held<A>, batch: &mut Vec<Pending<A>>) {
+    async fn run_batch(
+        &self,
+        aggregate_id: &str,
+        held: &mut Held<A>,
+        batch: &mut Vec<Pending<A>>,
+        replies: &mut Replies<A>,
+    ) {
         let Held {
             loaded: state,
             twin,
@@ -281,11 +297,11 @@ where
             }
             let loaded = match self.loaded(aggregate_id, state, Freshness::Held).await {
                 Ok(loaded) => loaded,
-                Err(e) => return fail_all(batch, e),
+                Err(e) => return replies.fail_all(batch, e),
             };
             let mut plan = match plan::decide(loaded, twin, batch, &self.services()) {
                 Ok(plan) => plan,
-                Err(e) => return fail_all(batch, e),
+                Err(e) => return replies.fail_all(batch, e),
             };
             if plan.copied {
                 self.counters.state_copy();
@@ -308,7 +324,7 @@ where
                     }
                     let answers = plan::answers(batch, decisions, &positions);
                     for (pending, answer) in batch.drain(..).zip(answers) {
-                        let _ = pending.reply.send(answer);
+                        replies.send(pending, answer);
                     }
                     return;
                 }
@@ -321,11 +337,12 @@ where
                         // Leave the held state current for the next command.
                         self.catch_up(aggregate_id, state).await;
                         for pending in batch.drain(..) {
-                            let _ = pending.reply.send(Err(Error::Conflict {
+                            let conflict = Error::Conflict {
                                 aggregate_type: A::TYPE,
                                 aggregate_id: aggregate_id.to_string(),
                                 attempts: attempt,
-                            }));
+                            };
+                            replies.send(pending, Err(conflict));
                         }
                         return;
                     }
@@ -336,8 +353,8 @@ where
                     // Some command ids of the batch were run before (possibly right now, by
                     // another process, which then appended too): answer those with their
                     // stored outcomes, catch up, and decide the rest again.
-                    if let Err(e) = self.answer_duplicates(aggregate_id, batch).await {
-                        return fail_all(batch, e);
+                    if let Err(e) = self.answer_duplicates(aggregate_id, batch, replies).await {
+                        return replies.fail_all(batch, e);
                     }
                     if batch.is_empty() {
                         return;
@@ -347,7 +364,7 @@ where
                 Err(AppendError::Other(e)) => {
                     // Nothing known to be written: the held state is still a committed one (if
                     // the append did commit, the next append finds the stream moved).
-                    return fail_all(batch, e);
+                    return replies.fail_all(batch, e);
                 }
             }
         }
@@ -359,6 +376,7 @@ where
         &self,
         aggregate_id: &str,
         batch: &mut Vec<Pending<A>>,
+        replies: &mut Replies<A>,
     ) -> Result<(), Error> {
         let ids: Vec<_> = batch.iter().map(|p| p.request.meta.command_id).collect();
         let stored = event_store::stored_outcomes(&self.pool, &ids).await?;
@@ -378,21 +396,44 @@ where
                 row,
             )
             .await;
-            let _ = batch.remove(i).reply.send(answer);
+            replies.send(batch.remove(i), answer);
         }
         Ok(())
     }
 }
 
-/// Answers every command of the batch with `error` (the first) or a note of it (the others).
-fn fail_all<A: DomainAggregate>(batch: &mut Vec<Pending<A>>, error: Error) {
-    let text = error.to_string();
-    let mut first = Some(error);
-    for pending in batch.drain(..) {
-        let error = first
-            .take()
-            .unwrap_or_else(|| Error::BatchFailed(text.clone()));
-        let _ = pending.reply.send(Err(error));
+/// Where a batch's answers go: each command's own channel, except the answer of the caller
+/// running the batch, which is kept for it to return. (Sent through its channel, that answer
+/// would wake the caller's own running task, which tokio then hands to another worker thread
+/// at its next await: a thread woken and a context switch per command.)
+struct Replies<A: DomainAggregate> {
+    mine: Ticket,
+    own: Option<Answer<A>>,
+}
+
+impl<A: DomainAggregate> Replies<A> {
+    fn new(mine: Ticket) -> Self {
+        Self { mine, own: None }
+    }
+
+    fn send(&mut self, pending: Pending<A>, answer: Answer<A>) {
+        if pending.ticket == self.mine {
+            self.own = Some(answer);
+        } else {
+            let _ = pending.reply.send(answer);
+        }
+    }
+
+    /// Answers every command of the batch with `error` (the first) or a note of it (the others).
+    fn fail_all(&mut self, batch: &mut Vec<Pending<A>>, error: Error) {
+        let text = error.to_string();
+        let mut first = Some(error);
+        for pending in batch.drain(..) {
+            let error = first
+                .take()
+                .unwrap_or_else(|| Error::BatchFailed(text.clone()));
+            self.send(pending, Err(error));
+        }
     }
 }
 
