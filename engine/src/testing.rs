@@ -191,6 +191,32 @@ fn private_cluster_url() -> String {
     cluster.url()
 }
 
+/// Where a secret shows in `text`, if it does: the form it is written in. Each form is made from
+/// the secret's first 8 bytes, so a secret cut short or inside a longer value is caught too: hex
+/// (in any case), and `Debug` of its bytes in decimal and in hex (`{:?}`, `{:x?}`, without the
+/// bracket, so `Zeroizing([…])` and longer arrays match); and the whole secret in base64,
+/// standard and URL-safe (unpadded: the padded form contains it). For tests that search logs,
+/// answers and events for keys.
+pub fn find_secret(text: &str, secret: &[u8]) -> Option<&'static str> {
+    use base64::engine::general_purpose::{STANDARD_NO_PAD, URL_SAFE_NO_PAD};
+    use base64::Engine;
+    let head = &secret[..secret.len().min(8)];
+    let debug = |text: String| text.trim_matches(['[', ']']).to_string();
+    let lower = text.to_lowercase();
+    [
+        ("hex", lower.contains(&hex::encode(head))),
+        ("Debug bytes", lower.contains(&debug(format!("{head:?}")))),
+        (
+            "Debug hex bytes",
+            lower.contains(&debug(format!("{head:x?}"))),
+        ),
+        ("base64", text.contains(&STANDARD_NO_PAD.encode(secret))),
+        ("base64url", text.contains(&URL_SAFE_NO_PAD.encode(secret))),
+    ]
+    .into_iter()
+    .find_map(|(form, found)| found.then_some(form))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -23,6 +23,9 @@ pub enum Error {
     Corrupt { what: String, reason: String },
     #[error("i/o error: {0}")]
     Io(#[from] std::io::Error),
+    /// The chain no longer agrees with a head signed before: nothing is signed over it.
+    #[error("{0}; nothing was signed (`trx-energy audit verify` names the problem)")]
+    HeadDisagrees(String),
 }
 
 impl Error {

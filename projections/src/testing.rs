@@ -772,3 +772,58 @@ pub async fn differences(pool: &PgPool) -> Result<Vec<crate::rebuild::TableDiffe
     let report = crate::rebuild::rebuild(pool, &crate::projection::all(), &options, |_| {}).await?;
     Ok(report.differences)
 }
+
+/// A superuser session with triggers (the append-only ones and foreign keys) switched off: how a
+/// test tampers with the log as someone with write access to the database could.
+pub async fn tamperer(db: &engine::testing::TestDb) -> PgConnection {
+    let mut conn = db.connect().await;
+    sqlx::query("SET session_replication_role = replica")
+        .execute(&mut conn)
+        .await
+        .expect("switch triggers off (a superuser's session)");
+    conn
+}
+
+/// What someone with write access to the database can do that the hash chain alone cannot see:
+/// replace the metadata of the event at audit number `seq` and recompute every hash of
+/// `audit_log` from there on, so that the chain agrees with the events again (only a signed head
+/// from before catches it). `conn` must have triggers switched off ([`tamperer`]).
+pub async fn rewrite_and_recompute(
+    conn: &mut PgConnection,
+    seq: i64,
+    metadata: &str,
+) -> Result<(), Error> {
+    use crate::audit::canonical::{chain, encode};
+    sqlx::query(
+        "UPDATE events SET metadata = $2::json \
+         WHERE global_position = (SELECT global_position FROM audit_log WHERE audit_seq = $1)",
+    )
+    .bind(seq)
+    .bind(metadata)
+    .execute(&mut *conn)
+    .await?;
+    let prev: Vec<u8> = sqlx::query_scalar("SELECT prev_hash FROM audit_log WHERE audit_seq = $1")
+        .bind(seq)
+        .fetch_one(&mut *conn)
+        .await?;
+    let mut prev = crate::audit::to_hash(&prev)?;
+    // The chain's numbers follow on, so the rows from `seq` in order are `seq`, `seq + 1`, …
+    let sql = format!(
+        "SELECT {} FROM audit_log a JOIN events e USING (global_position) \
+         WHERE a.audit_seq >= $1 ORDER BY a.audit_seq",
+        crate::audit::STORED_COLUMNS
+    );
+    let rows: Vec<crate::audit::StoredRow> =
+        sqlx::query_as(&sql).bind(seq).fetch_all(&mut *conn).await?;
+    for (at, row) in (seq..).zip(rows) {
+        let hash = chain(&prev, &encode(&crate::audit::stored(row)?)?);
+        sqlx::query("UPDATE audit_log SET prev_hash = $2, hash = $3 WHERE audit_seq = $1")
+            .bind(at)
+            .bind(prev.to_vec())
+            .bind(hash.to_vec())
+            .execute(&mut *conn)
+            .await?;
+        prev = hash;
+    }
+    Ok(())
+}

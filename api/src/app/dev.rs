@@ -54,6 +54,11 @@ pub fn usdt_contract(
     })
 }
 
+/// Whether `data_dir` holds a development master key.
+pub fn has_master_key(data_dir: &Path) -> bool {
+    data_dir.join("dev-master.key").exists()
+}
+
 /// The development master key of `data_dir`, made at first use.
 pub fn master_key(data_dir: &Path) -> anyhow::Result<MasterKey> {
     let path = data_dir.join("dev-master.key");

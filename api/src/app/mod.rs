@@ -24,6 +24,7 @@ use engine::domain::wallet::WalletCommand;
 use engine::domain::{KeyRef, OrderPolicy, PriceTable, TronAddress};
 use engine::process::Buses;
 use engine::store::{Actor, CommandMetadata};
+use projections::audit::AuditSigner;
 use projections::RuntimeHandle;
 use sqlx::PgPool;
 use tokio::task::JoinSet;
@@ -38,6 +39,7 @@ pub use plan::{
 };
 pub use server::{api_state, ApiServer};
 pub use shutdown::{os_signal, Shutdown};
+pub use workers::HeadSigning;
 
 use crate::settings::Settings;
 
@@ -53,6 +55,9 @@ pub struct Services {
     pub node: Option<NodeClient>,
     /// The built-in simulator, when the engine runs without `TRON_NODE_URL`.
     pub simulator: Option<SimHandle>,
+    /// The audit key, which signs heads of the audit chain (the sequencer's, and
+    /// `GET /v1/audit/head`'s).
+    pub audit_signer: Arc<AuditSigner>,
 }
 
 /// A process's parts, built for its plan.
@@ -61,6 +66,8 @@ pub struct App {
     plan: Plan,
     database: Database,
     services: Option<Services>,
+    /// The audit key and how often the sequencer signs with it, when this process has the key.
+    head_signing: HeadSigning,
 }
 
 impl App {
@@ -80,11 +87,21 @@ impl App {
         } else {
             None
         };
+        let head_signing = match (&services, &plan.projector) {
+            (_, None) => None,
+            (Some(services), Some(_)) => {
+                Some((services.audit_signer.clone(), settings.audit_head_policy()))
+            }
+            (None, Some(_)) => projector_signer(settings, &database.pool)
+                .await?
+                .map(|signer| (signer, settings.audit_head_policy())),
+        };
         Ok(App {
             settings: settings.clone(),
             plan,
             database,
             services,
+            head_signing,
         })
     }
 
@@ -106,7 +123,11 @@ impl App {
     pub async fn spawn(&self, shutdown: &Shutdown) -> anyhow::Result<Running> {
         let pool = self.pool();
         let projector = match &self.plan.projector {
-            Some(args) => Some(workers::start_projector(pool, args)?),
+            Some(args) => Some(workers::start_projector_signing(
+                pool,
+                args,
+                self.head_signing.clone(),
+            )?),
             None => None,
         };
         let mut tasks = JoinSet::new();
@@ -256,6 +277,7 @@ async fn services(settings: &Settings, plan: &Plan, pool: &PgPool) -> anyhow::Re
         ..OrderPolicy::default()
     };
     let buses = Buses::new(pool.clone(), policy);
+    let audit_signer = secrets::audit_signer(&vault).await?;
     Ok(Services {
         vault,
         prices,
@@ -263,7 +285,23 @@ async fn services(settings: &Settings, plan: &Plan, pool: &PgPool) -> anyhow::Re
         wallets,
         node,
         simulator,
+        audit_signer,
     })
+}
+
+/// The audit key of a projector-only process (`project`): opened when `TRX_MASTER_KEY` is set;
+/// without it the sequencer numbers events but signs no heads, and says so.
+async fn projector_signer(
+    settings: &Settings,
+    pool: &PgPool,
+) -> anyhow::Result<Option<Arc<AuditSigner>>> {
+    if settings.vault.master_key.is_none() {
+        tracing::warn!("TRX_MASTER_KEY is not set: if this process runs the audit sequencer, it will not sign heads of the chain (docs/audit.md)");
+        return Ok(None);
+    }
+    let keyring = secrets::configured_keyring(settings).map_err(|e| anyhow!(e))?;
+    let vault = KeyVault::new(pool.clone(), keyring);
+    Ok(Some(secrets::audit_signer(&vault).await?))
 }
 
 /// The price table: `TRX_PRICES_FILE`, or the sample prices.

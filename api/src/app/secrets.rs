@@ -1,14 +1,46 @@
 //! The process's keys, from the settings: the vault's keyring (`TRX_MASTER_KEY`, and
-//! `TRX_PREVIOUS_MASTER_KEY` while rotating) and the tokens' HS256 secret (`TRX_JWT_SECRET`).
+//! `TRX_PREVIOUS_MASTER_KEY` while rotating), the audit key the vault keeps, and the tokens'
+//! HS256 secret (`TRX_JWT_SECRET`).
 //! Without a TRON node (development) each falls back to a key kept in the data directory
 //! ([`super::dev`]); with a real node both are required.
 
+use std::sync::Arc;
+
 use anyhow::anyhow;
-use tron_adapter::vault::{Keyring, MasterKey};
+use projections::audit::AuditSigner;
+use tron_adapter::vault::{KeyVault, Keyring, MasterKey};
 
 use crate::http::TokenKeys;
 use crate::secret::Secret;
 use crate::settings::Settings;
+
+/// The audit key from the vault, made and sealed there on first use. Its public half is logged
+/// (never the private one).
+pub async fn audit_signer(vault: &KeyVault) -> anyhow::Result<Arc<AuditSigner>> {
+    let (seed, created) = vault
+        .audit_key()
+        .await
+        .map_err(|e| anyhow!("open the audit key: {e}"))?;
+    let signer = AuditSigner::from_seed(&seed);
+    tracing::info!(public_key = %signer.public_key(), fingerprint = %signer.public_key().fingerprint(),
+        created, "audit key ready: auditors check signed heads with its public key");
+    Ok(Arc::new(signer))
+}
+
+/// The keyring of commands that only read the vault (`audit export`): `TRX_MASTER_KEY`, or
+/// without a node the development key `run` keeps in the data directory if it exists (never a
+/// new one, which could open nothing).
+pub fn existing_keyring(settings: &Settings) -> Result<Keyring, String> {
+    if settings.vault.master_key.is_none()
+        && settings.simulated()
+        && super::dev::has_master_key(&settings.data.dir)
+    {
+        return super::dev::master_key(&settings.data.dir)
+            .map(Keyring::new)
+            .map_err(|e| format!("{e:#}"));
+    }
+    configured_keyring(settings)
+}
 
 /// The shortest token secret accepted.
 pub const MIN_JWT_SECRET: usize = 32;

@@ -57,7 +57,8 @@ pub fn api_state(
     .with_ready_max_lag(std::time::Duration::from_secs(
         settings.http.ready_max_lag_secs,
     ))
-    .with_allowlist(allowlist);
+    .with_allowlist(allowlist)
+    .with_audit_signer(services.audit_signer.clone());
     if let Some(gauges) = wallet_gauges {
         state = state.with_wallet_gauges(gauges);
     }

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::future::BoxFuture;
+use projections::audit::{AuditSigner, HeadPolicy};
 use projections::runtime::{ProjectionWorker, Worker as ProjectorWorker};
 use projections::{Runtime, RuntimeConfig, RuntimeHandle};
 use sqlx::PgPool;
@@ -118,10 +119,15 @@ fn chain_worker_config(settings: &Settings) -> ChainWorkerConfig {
     config
 }
 
+/// The audit key and how often the sequencer signs a head of the chain with it; `None`: the
+/// sequencer numbers events and signs nothing.
+pub type HeadSigning = Option<(Arc<AuditSigner>, HeadPolicy)>;
+
 /// The projector runtime's workers `args` asks for: projections by name, and the audit
-/// sequencer; every one by default.
+/// sequencer (signing heads with `signing`); every one by default.
 pub fn projector_workers(
     args: &Projector,
+    signing: HeadSigning,
 ) -> Result<Vec<Arc<dyn ProjectorWorker>>, projections::Error> {
     let mut workers: Vec<Arc<dyn ProjectorWorker>> = Vec::new();
     let all = args.only.is_empty();
@@ -132,7 +138,10 @@ pub fn projector_workers(
     }
     let sequencer = projections::audit::SEQUENCER;
     if all || args.only.iter().any(|n| n == sequencer) {
-        workers.push(Arc::new(projections::audit::Sequencer::new()));
+        workers.push(Arc::new(match signing {
+            Some((signer, policy)) => projections::audit::Sequencer::signing(signer, policy),
+            None => projections::audit::Sequencer::new(),
+        }));
     }
     for name in &args.only {
         if !workers.iter().any(|w| w.name() == name) {
@@ -152,12 +161,21 @@ pub fn start_projector(
     pool: &PgPool,
     args: &Projector,
 ) -> Result<RuntimeHandle, projections::Error> {
+    start_projector_signing(pool, args, None)
+}
+
+/// [`start_projector`], its sequencer signing heads of the chain with `signing`.
+pub fn start_projector_signing(
+    pool: &PgPool,
+    args: &Projector,
+    signing: HeadSigning,
+) -> Result<RuntimeHandle, projections::Error> {
     let config = RuntimeConfig {
         batch_size: args.batch_size,
         application_name: format!("trx-energy projector pid {}", std::process::id()),
         ..RuntimeConfig::default()
     };
-    let workers = projector_workers(args)?;
+    let workers = projector_workers(args, signing)?;
     let names: Vec<&str> = workers.iter().map(|w| w.name()).collect();
     tracing::info!(workers = %names.join(", "), "projector runtime starting");
     Ok(Runtime::new(pool.clone(), workers, config).spawn())

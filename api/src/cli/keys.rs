@@ -29,6 +29,9 @@ pub enum KeysCommand {
     DepositAddress { account_id: String },
     /// Print a new random master key (64 hex digits) to put in TRX_MASTER_KEY.
     GenerateMasterKey,
+    /// Print the audit key's public half (64 hex digits) and fingerprint, creating the key in
+    /// the vault on first use: give it to auditors, who check the chain's signed heads with it.
+    AuditKey,
 }
 
 /// Runs one `keys` command against the settings' database. Returns the process exit code.
@@ -131,6 +134,15 @@ async fn vault_command(
                 d.address.to_base58(),
                 d.address.to_hex(),
                 d.index
+            ))
+        }
+        KeysCommand::AuditKey => {
+            let (seed, created) = vault.audit_key().await.map_err(text)?;
+            let key = projections::audit::AuditSigner::from_seed(&seed).public_key();
+            Ok(format!(
+                "{key} fingerprint {} {}",
+                key.fingerprint(),
+                if created { "created" } else { "stored" }
             ))
         }
         KeysCommand::GenerateMasterKey => Err("handled before opening the vault".into()),

@@ -1,7 +1,8 @@
 //! The `trx-energy` command line: [`Cli`] (what `main` parses) and [`dispatch`], which hands
 //! each command to its module. A module parses its own arguments and uses the composition root
 //! ([`crate::app`]): `run` (the whole engine), `serve` (the API), `project` (the projector
-//! runtime), `token`, `keys`, `rebuild`, `audit` (one-shot commands on the database), `tron`
+//! runtime), `token`, `keys`, `rebuild`, `audit` (one-shot commands on the database; its
+//! `verify-api` is a client of the API alone, in `verify_api`), `tron`
 //! (offline, no settings), `simulate` (the chain simulator alone) and `bench-http`. Modules
 //! whose output tests read take the streams to write to and return the exit code (0 done, 1
 //! refused with a reason on the error stream).
@@ -23,6 +24,7 @@ pub mod serve;
 pub mod simulate;
 pub mod token;
 pub mod tron;
+pub mod verify_api;
 
 #[derive(Parser)]
 #[command(
@@ -81,7 +83,8 @@ pub enum Command {
     BenchHttp(bench_http::BenchHttpArgs),
     /// Rebuild a projection (or --all) into shadow tables and swap them in; --check compares.
     Rebuild(rebuild::RebuildArgs),
-    /// The audit log: verify the hash chain, histories, states as of a moment, exports.
+    /// The audit log: verify the hash chain and its signed heads, histories, states as of a
+    /// moment, exports, and checks of an export or of the API's pages without a database.
     Audit {
         #[command(subcommand)]
         cmd: audit::AuditCommand,
@@ -122,11 +125,11 @@ pub async fn dispatch(command: Command, settings: &Settings) -> anyhow::Result<u
         Command::Audit { cmd } => {
             if !audit::needs_database(&cmd) {
                 let (mut out, mut err) = streams();
-                return Ok(audit::run(cmd, None, &mut out, &mut err).await);
+                return Ok(audit::run(cmd, settings, None, &mut out, &mut err).await);
             }
             let app = App::build(settings, Plan::tool()).await?;
             let (mut out, mut err) = streams();
-            let code = audit::run(cmd, Some(app.pool()), &mut out, &mut err).await;
+            let code = audit::run(cmd, settings, Some(app.pool()), &mut out, &mut err).await;
             app.close().await?;
             Ok(code)
         }

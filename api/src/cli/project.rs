@@ -38,7 +38,7 @@ pub async fn run(
     stop: impl Future<Output = ()>,
 ) -> anyhow::Result<u8> {
     let projector = Projector::from(args);
-    if let Err(e) = crate::app::workers::projector_workers(&projector) {
+    if let Err(e) = crate::app::workers::projector_workers(&projector, None) {
         eprintln!("error: {e}");
         return Ok(2);
     }

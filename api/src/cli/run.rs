@@ -33,6 +33,10 @@ pub async fn run(settings: &Settings, stop: impl Future<Output = ()>) -> anyhow:
     if let Some(url) = running.api_url() {
         println!("HTTP API at {url}/v1 (docs/api.md)");
     }
+    println!(
+        "audit key (auditors check signed heads with it): {}",
+        services.audit_signer.public_key()
+    );
     println!("  a token: trx-energy token issue --role bot --subject my-bot --ttl 30d");
     println!("trx-energy is running; press Ctrl-C (or send SIGTERM) to stop");
     stop.await;

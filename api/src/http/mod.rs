@@ -13,6 +13,7 @@ use axum::routing::{get, post, put};
 use axum::Router;
 use engine::domain::PriceTable;
 use engine::process::Buses;
+use projections::audit::AuditSigner;
 use sqlx::PgPool;
 use tokio::net::TcpListener;
 use tracing::Instrument;
@@ -74,6 +75,8 @@ pub struct AppState {
     pub owners: Arc<owners::Owners>,
     /// Tokens checked against `api_tokens` and not revoked, while revocations are heard.
     pub known_tokens: Arc<known_tokens::KnownTokens>,
+    /// The audit key, to sign heads of the chain (`GET /v1/audit/head`); `None`: not held here.
+    pub audit_signer: Option<Arc<AuditSigner>>,
 }
 
 impl AppState {
@@ -101,7 +104,13 @@ impl AppState {
             writes: Arc::default(),
             owners: Arc::default(),
             known_tokens: Arc::default(),
+            audit_signer: None,
         }
+    }
+
+    pub fn with_audit_signer(mut self, signer: Arc<AuditSigner>) -> Self {
+        self.audit_signer = Some(signer);
+        self
     }
 
     pub fn with_rate_limiter(mut self, limiter: ratelimit::RateLimiter) -> Self {
@@ -147,6 +156,8 @@ pub fn router(state: AppState) -> Router {
         .route("/finance/daily", get(routes::daily::report))
         .route("/feed", get(routes::feed::feed))
         .route("/audit/log", get(routes::audit::log))
+        .route("/audit/head", get(routes::audit::head))
+        .route("/audit/heads", get(routes::audit::heads_page))
         .route("/audit/aggregates/{type}/{id}", get(routes::audit::history))
         .route(
             "/audit/aggregates/{type}/{id}/state",

@@ -44,7 +44,7 @@ pub struct ErrorDetail {
         orders::list, orders::place, orders::get, orders::cancel, quotes::quote, prices::list,
         finance::balances, finance::orders, finance::deposits, finance::wallets, daily::report,
         feed::feed,
-        audit::log, audit::history, audit::state_at,
+        audit::log, audit::head, audit::heads_page, audit::history, audit::state_at,
         verifications::start, verifications::latest,
         admin::tokens, admin::revoke,
         wallets::register, wallets::disable, wallets::enable, adjustments::adjust,
@@ -161,3 +161,27 @@ const DOCS_PAGE: &str = r##"<!doctype html>
 </body>
 </html>
 "##;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every schema an operation refers to is in the description (schemathesis resolves them).
+    #[test]
+    fn every_referenced_schema_is_described() {
+        let spec = serde_json::to_value(ApiDoc::openapi()).unwrap();
+        let schemas = spec["components"]["schemas"].as_object().unwrap();
+        let text = spec.to_string();
+        let mut missing = Vec::new();
+        for part in text.split("\"#/components/schemas/").skip(1) {
+            let name = &part[..part.find('"').unwrap()];
+            if !schemas.contains_key(name) {
+                missing.push(name.to_string());
+            }
+        }
+        assert!(missing.is_empty(), "not described: {missing:?}");
+        for name in ["ExportLine", "SignedHead", "Head", "LogPage", "HeadsPage"] {
+            assert!(schemas.contains_key(name), "{name}");
+        }
+    }
+}

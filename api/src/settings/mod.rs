@@ -59,6 +59,9 @@ section! {
         section
         /// The HTTP API.
         pub http: HttpSettings;
+        section
+        /// The audit chain.
+        pub audit: AuditSettings;
     }
 }
 
@@ -197,7 +200,29 @@ section! {
     }
 }
 
+section! {
+    /// The audit chain's signed heads (docs/audit.md).
+    pub struct AuditSettings {
+        /// The audit sequencer signs a head of the chain after this many new events, or after
+        /// `TRX_AUDIT_HEAD_INTERVAL_SECS`, whichever comes first.
+        pub head_every_events: NonZeroU32 = NonZeroU32::new(10_000).expect("not zero"), env "TRX_AUDIT_HEAD_EVERY_EVENTS", flat "audit_head_every_events";
+        /// Seconds after the last signed head at which the sequencer signs the next one while
+        /// the chain grows.
+        pub head_interval_secs: NonZeroU32 = NonZeroU32::new(60).expect("not zero"), env "TRX_AUDIT_HEAD_INTERVAL_SECS", flat "audit_head_interval_secs";
+    }
+}
+
 impl Settings {
+    /// How often the audit sequencer signs a head of the chain.
+    pub fn audit_head_policy(&self) -> projections::audit::HeadPolicy {
+        projections::audit::HeadPolicy {
+            every_events: i64::from(self.audit.head_every_events.get()),
+            interval: std::time::Duration::from_secs(u64::from(
+                self.audit.head_interval_secs.get(),
+            )),
+        }
+    }
+
     /// Every setting, in declaration order.
     pub fn declarations() -> Vec<Declaration> {
         let mut out = Vec::new();

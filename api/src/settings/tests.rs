@@ -45,7 +45,8 @@ fn every_flat_file_key_of_before_the_nesting_is_still_accepted() {
          sim_pool_stake_trx = 9\nprices_file = \"prices.toml\"\nhttp_addr = \"127.0.0.1:1\"\n\
          jwt_secret = \"j\"\nready_max_lag_secs = 3\nrate_limit_read = \"1/1\"\n\
          rate_limit_write = \"2/2\"\nallow_ips_bot = \"10.0.0.1\"\nallow_ips_finance = \"10.0.0.2\"\n\
-         allow_ips_auditor = \"10.0.0.3\"\nallow_ips_admin = \"10.0.0.4\"\n",
+         allow_ips_auditor = \"10.0.0.3\"\nallow_ips_admin = \"10.0.0.4\"\n\
+         audit_head_every_events = 11\naudit_head_interval_secs = 12\n",
     );
     let s = Settings::load(Some(&path), &HashMap::new()).unwrap();
     assert_eq!(s.database.url, Some(Secret::new("postgres://flat")));
@@ -75,8 +76,10 @@ fn every_flat_file_key_of_before_the_nesting_is_still_accepted() {
     assert_eq!(s.http.allow_ips.finance.as_deref(), Some("10.0.0.2"));
     assert_eq!(s.http.allow_ips.auditor.as_deref(), Some("10.0.0.3"));
     assert_eq!(s.http.allow_ips.admin.as_deref(), Some("10.0.0.4"));
+    assert_eq!(s.audit.head_every_events.get(), 11);
+    assert_eq!(s.audit.head_interval_secs.get(), 12);
     // The test names every declared setting, so a new one must be added here too.
-    assert_eq!(Settings::declarations().len(), 27);
+    assert_eq!(Settings::declarations().len(), 29);
 }
 
 #[test]
@@ -120,6 +123,8 @@ fn every_environment_variable_sets_its_setting() {
         ("TRX_ALLOW_IPS_FINANCE", "192.0.2.1"),
         ("TRX_ALLOW_IPS_AUDITOR", "::1"),
         ("TRX_ALLOW_IPS_ADMIN", "10.1.0.0/16,10.2.0.1"),
+        ("TRX_AUDIT_HEAD_EVERY_EVENTS", "100"),
+        ("TRX_AUDIT_HEAD_INTERVAL_SECS", "5"),
     ];
     let declared: Vec<&str> = Settings::declarations().iter().map(|d| d.env).collect();
     let named: Vec<&str> = pairs.iter().map(|(n, _)| *n).collect();
@@ -159,6 +164,9 @@ fn every_environment_variable_sets_its_setting() {
         s.http.allow_ips.admin.as_deref(),
         Some("10.1.0.0/16,10.2.0.1")
     );
+    let policy = s.audit_head_policy();
+    assert_eq!(policy.every_events, 100);
+    assert_eq!(policy.interval, std::time::Duration::from_secs(5));
 }
 
 #[test]
@@ -177,6 +185,8 @@ fn a_bad_value_names_the_variable() {
         ("TRX_SIM_PORT", "70000"),
         ("TRX_SIM_BLOCK_TIME_MS", "-1"),
         ("TRX_READY_MAX_LAG_SECS", "soon"),
+        ("TRX_AUDIT_HEAD_EVERY_EVENTS", "0"),
+        ("TRX_AUDIT_HEAD_INTERVAL_SECS", "soon"),
     ] {
         let err = Settings::load(None, &env(&[(name, bad)])).unwrap_err();
         assert!(err.to_string().contains(name), "{name}={bad}: {err}");

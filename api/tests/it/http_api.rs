@@ -589,6 +589,18 @@ async fn tokens_and_roles() {
         ),
         (
             "GET",
+            "/v1/audit/head".into(),
+            None,
+            &[Role::Auditor, Role::Admin],
+        ),
+        (
+            "GET",
+            "/v1/audit/heads?after=0&limit=10".into(),
+            None,
+            &[Role::Auditor, Role::Admin],
+        ),
+        (
+            "GET",
             "/v1/audit/aggregates/account/tg:4004".into(),
             None,
             &[Role::Auditor, Role::Admin],

@@ -6,6 +6,7 @@
 mod support;
 
 mod admin_api;
+mod audit_anchor;
 mod cli;
 mod connections;
 mod http_api;

@@ -50,9 +50,10 @@ async fn run_credits_a_simulated_deposit_and_delegates_a_paid_order() {
         .spawn()
         .expect("start trx-energy run");
     let stdout = child.stdout.take().unwrap();
-    let (sim_url, api_url, wallets) = tokio::task::spawn_blocking(move || {
+    let (sim_url, api_url, wallets, audit_key) = tokio::task::spawn_blocking(move || {
         let mut url = None;
         let mut api = None;
+        let mut audit_key = None;
         let mut wallets = Vec::new();
         for line in BufReader::new(stdout).lines() {
             let line = line.unwrap();
@@ -62,6 +63,10 @@ async fn run_credits_a_simulated_deposit_and_delegates_a_paid_order() {
             if let Some(rest) = line.strip_prefix("HTTP API at ") {
                 let base = rest.split_whitespace().next().unwrap_or("");
                 api = Some(base.trim_end_matches("/v1").to_string());
+            }
+            if let Some(k) = line.strip_prefix("audit key (auditors check signed heads with it): ")
+            {
+                audit_key = Some(k.trim().to_string());
             }
             if let Some(w) = line.strip_prefix("pool wallet: ") {
                 wallets.push(TronAddress::parse(w.trim()).unwrap());
@@ -74,6 +79,7 @@ async fn run_credits_a_simulated_deposit_and_delegates_a_paid_order() {
             url.expect("the simulator's URL is printed"),
             api.expect("the API's URL is printed"),
             wallets,
+            audit_key.expect("the audit key's public half is printed"),
         )
     })
     .await
@@ -191,6 +197,21 @@ async fn run_credits_a_simulated_deposit_and_delegates_a_paid_order() {
         .unwrap()
         .energy_limit;
     assert!(energy >= 65_000, "the receiver has {energy} energy");
+
+    // The sequencer signed heads of the audit chain with the audit key `run` printed.
+    let stored: Vec<(String,)> =
+        sqlx::query_as("SELECT encode(public_key, 'hex') FROM audit_heads ORDER BY to_seq")
+            .fetch_all(&db.pool)
+            .await
+            .unwrap();
+    assert!(
+        !stored.is_empty(),
+        "the sequencer signs a head at its first batch"
+    );
+    assert!(
+        stored.iter().all(|(k,)| *k == audit_key),
+        "signed by the printed key {audit_key}: {stored:?}"
+    );
 
     // SIGTERM: a clean stop.
     let status = Command::new("kill")

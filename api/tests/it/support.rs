@@ -87,6 +87,8 @@ impl Api {
             self.db.pool.clone(),
             Keyring::new(MasterKey::from_hex(&self.master).unwrap()),
         ));
+        let (audit_seed, _) = vault.audit_key().await.unwrap();
+        let audit_signer = Arc::new(projections::audit::AuditSigner::from_seed(&audit_seed));
         let node = NodeClient::new(NodeConfig::new(self.sim.base_url())).unwrap();
         let policy = OrderPolicy {
             prices: PriceTable::sample(),
@@ -99,7 +101,8 @@ impl Api {
             Some(node),
             PriceTable::sample(),
             self.keys.clone(),
-        );
+        )
+        .with_audit_signer(audit_signer);
         if let Some(l) = limiter {
             state = state.with_rate_limiter(l);
         }

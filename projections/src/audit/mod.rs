@@ -1,9 +1,13 @@
 //! The audit log: a sequencer gives every event of the global log a contiguous number and a
-//! hash chain (`audit_log`), and the tools auditors use: verify the chain against the events
-//! table, an aggregate's history, its state as of a time or position, and exports that can be
-//! verified offline (docs/audit.md).
+//! hash chain (`audit_log`) and signs heads of it with the audit key (`audit_heads`), and the
+//! tools auditors use: verify the chain against the events table and its signed heads, an
+//! aggregate's history, its state as of a time or position, and exports (and API pages) that
+//! can be verified offline (docs/audit.md).
 
 pub mod canonical;
+pub mod head;
+pub mod heads;
+pub mod offline;
 pub mod pages;
 pub mod query;
 pub mod verifications;
@@ -18,7 +22,12 @@ use crate::projection::BatchResult;
 use crate::runtime::Worker;
 use canonical::{chain, encode, StoredEvent, GENESIS};
 
-pub use verify::{range_starts, verify, verify_in_parts, Problem, ProblemKind, VerifyReport};
+pub use head::{AuditPublicKey, AuditSigner, SignedHead};
+pub use heads::{HeadPolicy, HeadSigning};
+pub use verify::{
+    range_starts, verify, verify_in_parts, verify_with_options, Problem, ProblemKind,
+    VerifyOptions, VerifyReport,
+};
 
 /// The sequencer's checkpoint (reader) name.
 pub const SEQUENCER_READER: &str = "audit:sequencer";
@@ -112,6 +121,16 @@ pub(crate) fn to_hash(bytes: &[u8]) -> Result<[u8; 32], Error> {
 
 /// One sequencer batch in the caller's transaction: numbers and chains the next events.
 pub async fn sequence_batch(conn: &mut PgConnection, limit: i64) -> Result<BatchResult, Error> {
+    sequence_batch_signing(conn, limit, None).await
+}
+
+/// [`sequence_batch`], then (in the same transaction) a signed head of the chain if `heads`
+/// says one is due.
+pub async fn sequence_batch_signing(
+    conn: &mut PgConnection,
+    limit: i64,
+    heads: Option<&HeadSigning>,
+) -> Result<BatchResult, Error> {
     sqlx::query(&format!(
         "SELECT set_config('synchronous_commit', 'off', true), \
                 pg_advisory_xact_lock({}, hashtext('audit-batch'))",
@@ -122,6 +141,9 @@ pub async fn sequence_batch(conn: &mut PgConnection, limit: i64) -> Result<Batch
     let at = load_checkpoint(conn, SEQUENCER_READER).await?;
     let events = read_stored(conn, at, limit).await?;
     let Some(last) = events.last() else {
+        if let Some(heads) = heads {
+            heads.after_batch(conn, None).await?;
+        }
         return Ok(BatchResult {
             events: 0,
             position: at,
@@ -160,6 +182,9 @@ pub async fn sequence_batch(conn: &mut PgConnection, limit: i64) -> Result<Batch
     .execute(&mut *conn)
     .await?;
     save_checkpoint(conn, SEQUENCER_READER, last).await?;
+    if let Some(heads) = heads {
+        heads.after_batch(conn, Some((seq, prev))).await?;
+    }
     Ok(BatchResult {
         events: n,
         position: last,
@@ -167,13 +192,23 @@ pub async fn sequence_batch(conn: &mut PgConnection, limit: i64) -> Result<Batch
     })
 }
 
-/// The audit sequencer as a runtime worker (one owner across processes).
+/// The audit sequencer as a runtime worker (one owner across processes). With
+/// [`Sequencer::signing`] it also signs heads of the chain as it grows.
 #[derive(Default)]
-pub struct Sequencer;
+pub struct Sequencer {
+    heads: Option<HeadSigning>,
+}
 
 impl Sequencer {
     pub fn new() -> Self {
-        Sequencer
+        Sequencer { heads: None }
+    }
+
+    /// A sequencer that signs a head with `signer` as `policy` says.
+    pub fn signing(signer: std::sync::Arc<AuditSigner>, policy: HeadPolicy) -> Self {
+        Sequencer {
+            heads: Some(HeadSigning::new(signer, policy)),
+        }
     }
 }
 
@@ -195,7 +230,7 @@ impl Worker for Sequencer {
         conn: &'a mut PgConnection,
         limit: i64,
     ) -> BoxFuture<'a, Result<BatchResult, Error>> {
-        Box::pin(sequence_batch(conn, limit))
+        Box::pin(sequence_batch_signing(conn, limit, self.heads.as_ref()))
     }
 }
 

@@ -1,39 +1,27 @@
-//! What the API reads of the audit log page by page: the numbered log with each entry's hash,
-//! an aggregate's events as written, and the live feed's numbered events.
+//! What the API reads of the audit log page by page: the numbered log with every field each
+//! entry's hash covers, an aggregate's events as written, and the live feed's numbered events.
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::Value;
 use sqlx::PgPool;
 
-/// One numbered event with its hash in the chain.
-#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow, utoipa::ToSchema)]
-pub struct LogEntry {
-    pub audit_seq: i64,
-    pub global_position: i64,
-    pub aggregate_type: String,
-    pub aggregate_id: String,
-    pub sequence: i64,
-    pub event_type: String,
-    pub payload: Value,
-    pub metadata: Value,
-    /// The entry's hash in the chain (hex).
-    pub hash: String,
-}
+use super::offline::ExportLine;
+use super::query::{export_line, ExportRow, EXPORT_SELECT};
+use crate::error::Error;
 
-/// Up to `limit` numbered events after audit number `after`, in audit order.
-pub async fn log_page(pool: &PgPool, after: i64, limit: i64) -> Result<Vec<LogEntry>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT a.audit_seq, a.global_position, e.aggregate_type, e.aggregate_id, e.sequence, \
-                e.event_type, e.payload::jsonb AS payload, e.metadata::jsonb AS metadata, \
-                encode(a.hash, 'hex') AS hash \
-         FROM audit_log a JOIN events e ON e.global_position = a.global_position \
-         WHERE a.audit_seq > $1 ORDER BY a.audit_seq LIMIT $2",
-    )
+/// Up to `limit` numbered events after audit number `after`, in audit order, each exactly an
+/// export's line (every field its hash covers, `prev_hash` and `hash`), so that pages verify
+/// like an export ([`super::offline`]).
+pub async fn log_page(pool: &PgPool, after: i64, limit: i64) -> Result<Vec<ExportLine>, Error> {
+    let rows: Vec<ExportRow> = sqlx::query_as(&format!(
+        "{EXPORT_SELECT} WHERE a.audit_seq > $1 ORDER BY a.audit_seq LIMIT $2"
+    ))
     .bind(after)
     .bind(limit)
     .fetch_all(pool)
-    .await
+    .await?;
+    rows.into_iter().map(export_line).collect()
 }
 
 /// One event of an aggregate, as written.

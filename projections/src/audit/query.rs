@@ -1,19 +1,24 @@
 //! What auditors read: an aggregate's history with audit numbers, times and actors; its state
-//! as of a time or a log position; and exports of the chain as JSON lines, which
-//! [`verify_export`] (or the procedure in docs/audit.md) checks offline.
+//! as of a time or a log position; pages of the chain; and exports of it as JSON lines ending
+//! with a signed head, which [`super::offline::verify_export`] (or the procedure in
+//! docs/audit.md) checks offline.
 
-use std::io::{BufRead, Write};
+use std::io::Write;
 
 use chrono::{DateTime, Utc};
 use engine::domain::{Account, Deposit, DomainAggregate, Maintenance, Order, PriceList, Wallet};
 use engine::store::event_store::decode_event;
 use engine::store::upcast::upcasters;
 use futures::TryStreamExt;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::Value;
 use sqlx::PgConnection;
 
-use super::canonical::{chain, encode_parts, format_time};
+use super::canonical::format_time;
+use super::head::{AuditSigner, HeadRange};
+use super::heads::newest_head_holds;
+use super::offline::ExportLine;
+use super::to_hash;
 use crate::error::Error;
 
 /// The aggregate types, as stored in `events.aggregate_type`.
@@ -213,28 +218,8 @@ fn replay_json<A: DomainAggregate + Serialize>(
     serde_json::to_value(&aggregate).map_err(|e| Error::corrupt(format!("{} state", A::TYPE), e))
 }
 
-/// One line of an export.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ExportLine {
-    pub audit_seq: i64,
-    pub global_position: i64,
-    /// Hex.
-    pub prev_hash: String,
-    /// Hex.
-    pub hash: String,
-    /// `null` fields: the event is missing from the events table (verification fails on it).
-    pub event_type: Option<String>,
-    pub event_version: Option<String>,
-    pub aggregate_type: Option<String>,
-    pub aggregate_id: Option<String>,
-    pub sequence: Option<i64>,
-    pub payload: Option<Value>,
-    pub metadata: Option<Value>,
-    /// RFC 3339, UTC, six fractional digits: exactly the text that is hashed.
-    pub recorded_at: Option<String>,
-}
-
-type ExportRow = (
+/// A row of [`EXPORT_SELECT`].
+pub(super) type ExportRow = (
     i64,
     i64,
     Vec<u8>,
@@ -249,102 +234,85 @@ type ExportRow = (
     Option<DateTime<Utc>>,
 );
 
-/// Writes audit numbers `from..=to` as JSON lines; returns how many were written.
+/// The chain's rows with their events (none where the event is gone), for exports and pages.
+pub(super) const EXPORT_SELECT: &str =
+    "SELECT a.audit_seq, a.global_position, a.prev_hash, a.hash, \
+        e.event_type, e.event_version, e.aggregate_type, e.aggregate_id, e.sequence, \
+        e.payload::text, e.metadata::text, e.recorded_at \
+ FROM audit_log a LEFT JOIN events e ON e.global_position = a.global_position";
+
+pub(super) fn export_line(row: ExportRow) -> Result<ExportLine, Error> {
+    let (seq, pos, prev, hash, et, ev, at, aid, sq, payload, metadata, rec) = row;
+    let parse = |text: Option<String>| -> Result<Option<Value>, Error> {
+        text.map(|t| serde_json::from_str(&t))
+            .transpose()
+            .map_err(|e| Error::corrupt(format!("JSON of audit #{seq}"), e))
+    };
+    Ok(ExportLine {
+        audit_seq: seq,
+        global_position: pos,
+        prev_hash: hex::encode(prev),
+        hash: hex::encode(hash),
+        event_type: et,
+        event_version: ev,
+        aggregate_type: at,
+        aggregate_id: aid,
+        sequence: sq,
+        payload: parse(payload)?,
+        metadata: parse(metadata)?,
+        recorded_at: rec.map(format_time),
+    })
+}
+
+/// Writes audit numbers `from..=to` as JSON lines, then a head of them signed by `signer`
+/// (docs/audit.md, "Commands"); returns how many event lines were written (none: no head
+/// either). Refuses when the chain no longer agrees with the newest stored head (it would sign
+/// a rewrite): `audit verify` tells where.
 pub async fn export(
     conn: &mut PgConnection,
     from: i64,
     to: i64,
+    signer: &AuditSigner,
     out: &mut impl Write,
 ) -> Result<u64, Error> {
-    let mut rows = sqlx::query_as::<_, ExportRow>(
-        "SELECT a.audit_seq, a.global_position, a.prev_hash, a.hash, e.event_type, \
-                e.event_version, e.aggregate_type, e.aggregate_id, e.sequence, e.payload::text, \
-                e.metadata::text, e.recorded_at \
-         FROM audit_log a LEFT JOIN events e ON e.global_position = a.global_position \
-         WHERE a.audit_seq BETWEEN $1 AND $2 ORDER BY a.audit_seq",
-    )
-    .bind(from)
-    .bind(to)
-    .fetch(conn);
+    newest_head_holds(conn, 1, i64::MAX).await?;
     let mut n = 0;
-    while let Some(row) = rows.try_next().await? {
-        let (seq, pos, prev, hash, et, ev, at, aid, sq, payload, metadata, rec) = row;
-        let parse = |text: Option<String>| -> Result<Option<Value>, Error> {
-            text.map(|t| serde_json::from_str(&t))
-                .transpose()
-                .map_err(|e| Error::corrupt(format!("JSON of audit #{seq}"), e))
-        };
-        let line = ExportLine {
-            audit_seq: seq,
-            global_position: pos,
-            prev_hash: hex::encode(prev),
-            hash: hex::encode(hash),
-            event_type: et,
-            event_version: ev,
-            aggregate_type: at,
-            aggregate_id: aid,
-            sequence: sq,
-            payload: parse(payload)?,
-            metadata: parse(metadata)?,
-            recorded_at: rec.map(format_time),
-        };
-        serde_json::to_writer(&mut *out, &line).map_err(|e| Error::corrupt("export line", e))?;
-        out.write_all(b"\n")?;
-        n += 1;
+    let mut first_prev: Option<[u8; 32]> = None;
+    let mut last: Option<(i64, [u8; 32])> = None;
+    let mut first_seq = from;
+    {
+        let sql =
+            format!("{EXPORT_SELECT} WHERE a.audit_seq BETWEEN $1 AND $2 ORDER BY a.audit_seq");
+        let mut rows = sqlx::query_as::<_, ExportRow>(&sql)
+            .bind(from)
+            .bind(to)
+            .fetch(&mut *conn);
+        while let Some(row) = rows.try_next().await? {
+            let (prev, hash) = (to_hash(&row.2)?, to_hash(&row.3)?);
+            let line = export_line(row)?;
+            if first_prev.is_none() {
+                first_prev = Some(prev);
+                first_seq = line.audit_seq;
+            }
+            last = Some((line.audit_seq, hash));
+            serde_json::to_writer(&mut *out, &line)
+                .map_err(|e| Error::corrupt("export line", e))?;
+            out.write_all(b"\n")?;
+            n += 1;
+        }
     }
-    Ok(n)
-}
-
-/// Verifies an export offline (the procedure of docs/audit.md): every line's hash is
-/// sha256(prev_hash || encoding), each line's prev_hash is the previous line's hash, and the
-/// numbers are consecutive. Returns the number of lines, or the first line that fails.
-pub fn verify_export(input: impl BufRead) -> Result<u64, String> {
-    let mut previous: Option<(i64, String)> = None;
-    let mut n = 0;
-    for (i, line) in input.lines().enumerate() {
-        let line = line.map_err(|e| format!("line {}: {e}", i + 1))?;
-        if line.trim().is_empty() {
-            continue;
-        }
-        let l: ExportLine =
-            serde_json::from_str(&line).map_err(|e| format!("line {}: {e}", i + 1))?;
-        let fail = |what: &str| format!("audit #{}: {what}", l.audit_seq);
-        if let Some((seq, hash)) = &previous {
-            if l.audit_seq != seq + 1 {
-                return Err(fail(&format!("follows audit #{seq}")));
-            }
-            if &l.prev_hash != hash {
-                return Err(fail("prev_hash is not the previous line's hash"));
-            }
-        }
-        let (Some(et), Some(ev), Some(at), Some(aid), Some(sq), Some(p), Some(m), Some(rec)) = (
-            &l.event_type,
-            &l.event_version,
-            &l.aggregate_type,
-            &l.aggregate_id,
-            l.sequence,
-            &l.payload,
-            &l.metadata,
-            &l.recorded_at,
-        ) else {
-            return Err(fail("the event is missing"));
-        };
-        let recorded_at = DateTime::parse_from_rfc3339(rec)
-            .map_err(|e| fail(&format!("recorded_at: {e}")))?
-            .with_timezone(&Utc);
-        if &format_time(recorded_at) != rec {
-            return Err(fail("recorded_at is not in the canonical form"));
-        }
-        let prev: [u8; 32] = hex::decode(&l.prev_hash)
-            .ok()
-            .and_then(|b| b.try_into().ok())
-            .ok_or_else(|| fail("prev_hash is not 32 bytes of hex"))?;
-        let encoding = encode_parts(et, ev, at, aid, sq, p, m, recorded_at);
-        if hex::encode(chain(&prev, &encoding)) != l.hash {
-            return Err(fail("the event does not match its hash"));
-        }
-        previous = Some((l.audit_seq, l.hash.clone()));
-        n += 1;
+    if let (Some(prev_hash), Some((to, last_hash))) = (first_prev, last) {
+        let head = signer.sign(
+            &HeadRange {
+                from: first_seq,
+                to,
+                prev_hash,
+                last_hash,
+            },
+            Utc::now(),
+        );
+        serde_json::to_writer(&mut *out, &head).map_err(|e| Error::corrupt("export head", e))?;
+        out.write_all(b"\n")?;
     }
     Ok(n)
 }

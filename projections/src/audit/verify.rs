@@ -8,7 +8,10 @@
 //! - **inserted**: an event sits inside the sequenced part of the log (at or before the
 //!   sequencer's checkpoint) but has no audit number;
 //! - **chain broken**: the audit rows themselves were changed (a gap in the numbers, or a
-//!   `prev_hash` that is not the previous hash).
+//!   `prev_hash` that is not the previous hash);
+//! - **rewritten**, **truncated**, **bad head**: the chain no longer agrees with a signed head
+//!   ([`super::heads::check_heads`]): an event was changed and every hash after it recomputed,
+//!   links were removed from the end, or a head's signature does not hold.
 
 use std::fmt;
 
@@ -18,6 +21,8 @@ use futures::TryStreamExt;
 use sqlx::{Connection, PgConnection, PgPool};
 
 use super::canonical::{chain, encode, FastCanonical, RawEvent, StoredEvent, GENESIS};
+use super::head::AuditPublicKey;
+use super::heads::{check_heads, GivenHead, HeadsReport};
 use super::{stored, to_hash, SEQUENCER_READER, STORED_COLUMNS};
 use crate::error::Error;
 
@@ -29,6 +34,9 @@ pub enum ProblemKind {
     Reordered,
     Altered,
     Inserted,
+    Rewritten,
+    Truncated,
+    BadHead,
 }
 
 impl fmt::Display for ProblemKind {
@@ -39,6 +47,9 @@ impl fmt::Display for ProblemKind {
             ProblemKind::Reordered => "reordered",
             ProblemKind::Altered => "altered",
             ProblemKind::Inserted => "inserted",
+            ProblemKind::Rewritten => "rewritten",
+            ProblemKind::Truncated => "truncated",
+            ProblemKind::BadHead => "bad head",
         })
     }
 }
@@ -75,8 +86,19 @@ impl fmt::Display for Problem {
 pub struct VerifyReport {
     /// Audit rows checked.
     pub events: u64,
-    /// Every finding, the first (in audit order) first.
+    /// Every finding: the chain's first (in audit order), then the heads'.
     pub problems: Vec<Problem>,
+    /// What holding the chain to its signed heads found (its problems are in `problems`).
+    pub heads: HeadsReport,
+}
+
+/// What to hold the chain to besides the stored heads.
+#[derive(Debug, Clone, Default)]
+pub struct VerifyOptions {
+    /// The audit key's public half as the auditor holds it: every head must be signed by it.
+    pub public_key: Option<AuditPublicKey>,
+    /// Heads saved earlier (`audit verify --head FILE`).
+    pub heads: Vec<GivenHead>,
 }
 
 impl VerifyReport {
@@ -180,37 +202,59 @@ const IN_FLIGHT: usize = 4;
 /// Verifies the whole chain in one consistent snapshot of the database: first the fast way
 /// (the audit rows and the events side by side, each in its own order, split into ranges read
 /// and checked in parallel); if that finds anything at all, again the thorough way, which names
-/// each problem.
+/// each problem. Then holds the chain to every stored signed head ([`check_heads`]).
 ///
 /// The future is boxed as `Send` here, where every lifetime is concrete: the API spawns it, and
 /// rustc cannot always prove an unboxed `async fn` future over sqlx executors `Send` for every
 /// lifetime at a distance.
 pub fn verify(pool: &PgPool) -> BoxFuture<'_, Result<VerifyReport, Error>> {
+    Box::pin(verify_with_options(pool, VerifyOptions::default()))
+}
+
+/// [`verify`], holding the chain also to heads an auditor saved, and every head to the audit
+/// key the auditor holds.
+pub fn verify_with_options(
+    pool: &PgPool,
+    options: VerifyOptions,
+) -> BoxFuture<'_, Result<VerifyReport, Error>> {
     let parts = std::thread::available_parallelism().map_or(2, |n| n.get());
     Box::pin(verify_with(
         pool,
         (parts * PARTS_PER_CPU).clamp(2, MAX_PARTS),
         MIN_PART_ROWS,
+        options,
     ))
 }
 
 /// [`verify`] with the fast pass split into exactly `parts` ranges of audit numbers (fewer only
 /// when there are fewer audit rows): for tests of the range boundaries.
 pub async fn verify_in_parts(pool: &PgPool, parts: usize) -> Result<VerifyReport, Error> {
-    verify_with(pool, parts, 1).await
+    verify_with(pool, parts, 1, VerifyOptions::default()).await
 }
 
 async fn verify_with(
     pool: &PgPool,
     parts: usize,
     min_part_rows: i64,
+    options: VerifyOptions,
 ) -> Result<VerifyReport, Error> {
-    if let Some(clean) = verify_fast(pool, parts, min_part_rows).await? {
-        return Ok(clean);
-    }
-    tracing::info!("verify: the fast pass found a difference; checking row by row");
+    let mut report = match verify_fast(pool, parts, min_part_rows).await? {
+        Some(clean) => clean,
+        None => {
+            tracing::info!("verify: the fast pass found a difference; checking row by row");
+            let mut conn = pool.acquire().await?;
+            verify_thorough(&mut conn).await?
+        }
+    };
     let mut conn = pool.acquire().await?;
-    verify_thorough(&mut conn).await
+    let heads = check_heads(&mut conn, options.public_key.as_ref(), &options.heads).await?;
+    for p in &heads.problems {
+        if report.problems.len() < MAX_PROBLEMS {
+            report.problems.push(p.clone());
+        }
+    }
+    report.heads = heads;
+    Ok(report)
 }
 
 /// Ranges of the fast pass per CPU, at most overall (each takes two connections), and the fewest
@@ -387,7 +431,7 @@ async fn verify_fast(
     }
     Ok(Some(VerifyReport {
         events,
-        problems: Vec::new(),
+        ..VerifyReport::default()
     }))
 }
 

@@ -1,15 +1,21 @@
 //! The audit chain: `verify` passes on an untouched log and names each kind of tampering done
-//! with superuser SQL that bypasses the append-only trigger; states as of a position equal a
-//! replay; exports verify offline.
+//! with superuser SQL that bypasses the append-only trigger, including a rewrite that recomputes
+//! the chain (caught by the heads signed before it); states as of a position equal a replay;
+//! exports end with a signed head and verify offline.
 
 use std::time::Duration;
 
 use engine::domain::{replay, Account, AccountEvent};
 use engine::testing::TestDb;
-use projections::audit::query::{export, state_at, verify_export, AsOf};
-use projections::audit::{catch_up, verify, ProblemKind, VerifyReport};
-use projections::testing::{insert_commits, simulate, Ctx};
-use sqlx::{PgConnection, PgPool};
+use projections::audit::heads::{sign_current, GivenHead};
+use projections::audit::offline::{verify_export, FindingKind};
+use projections::audit::query::{export, state_at, AsOf};
+use projections::audit::{
+    catch_up, sequence_batch_signing, verify, verify_with_options, AuditSigner, HeadPolicy,
+    HeadSigning, ProblemKind, VerifyOptions, VerifyReport,
+};
+use projections::testing::{insert_commits, simulate, tamperer, Ctx};
+use sqlx::PgPool;
 
 async fn sequenced_db(flows: u64) -> (TestDb, i64) {
     let db = TestDb::new().await;
@@ -20,16 +26,6 @@ async fn sequenced_db(flows: u64) -> (TestDb, i64) {
     }
     let n = catch_up(&mut conn, Duration::from_secs(60)).await.unwrap() as i64;
     (db, n)
-}
-
-/// A superuser session with triggers (the append-only ones and foreign keys) switched off.
-async fn tamperer(db: &TestDb) -> PgConnection {
-    let mut conn = db.connect().await;
-    sqlx::query("SET session_replication_role = replica")
-        .execute(&mut conn)
-        .await
-        .unwrap();
-    conn
 }
 
 async fn verified(db: &TestDb) -> VerifyReport {
@@ -247,162 +243,291 @@ async fn audit_state_at_every_position_of_an_account_equals_replaying_its_events
     assert_eq!(report.version, events.len() as i64);
 }
 
+fn signer() -> AuditSigner {
+    AuditSigner::from_seed(&[42u8; 32])
+}
+
 #[tokio::test]
-async fn an_export_verifies_offline_and_an_edited_line_does_not() {
+async fn an_export_ends_with_its_signed_head_and_verifies_offline_and_an_edited_line_does_not() {
     let (db, n) = sequenced_db(20).await;
     let mut out = Vec::new();
-    let written = export(&mut db.connect().await, 5, n, &mut out)
+    let written = export(&mut db.connect().await, 5, n, &signer(), &mut out)
         .await
         .unwrap();
     assert_eq!(written as i64, n - 4);
-    assert_eq!(verify_export(out.as_slice()), Ok(written));
+    let key = Some(signer().public_key());
+    let summary = verify_export(out.as_slice(), key, &[]).unwrap();
+    assert_eq!(
+        (summary.lines, summary.first, summary.last),
+        (written, 5, n)
+    );
     let text = String::from_utf8(out).unwrap();
     let mut lines: Vec<String> = text.lines().map(String::from).collect();
+    assert_eq!(lines.len() as u64, written + 1, "the lines, then the head");
+    let head: serde_json::Value = serde_json::from_str(lines.last().unwrap()).unwrap();
+    assert_eq!(
+        (head["head"]["from"].as_i64(), head["head"]["to"].as_i64()),
+        (Some(5), Some(n))
+    );
+
     let mut line: serde_json::Value = serde_json::from_str(&lines[3]).unwrap();
     line["metadata"]["actor_subject"] = "someone-else".into();
     lines[3] = line.to_string();
-    let edited = lines.join("\n");
-    let err = verify_export(edited.as_bytes()).unwrap_err();
-    assert!(err.starts_with("audit #8:"), "{err}");
+    let f = verify_export(lines.join("\n").as_bytes(), key, &[]).unwrap_err();
+    assert_eq!(f.kind, FindingKind::Altered, "{f}");
+    assert!(f.at.starts_with("line 4 (audit #8, "), "{f}");
+
+    // The last event line cut off, head kept.
+    let mut lines: Vec<String> = text.lines().map(String::from).collect();
+    lines.remove(lines.len() - 2);
+    let f = verify_export(lines.join("\n").as_bytes(), key, &[]).unwrap_err();
+    assert_eq!(f.kind, FindingKind::Truncated, "{f}");
 }
 
-/// The fast pass reads the chain in ranges; tampering exactly at a range's first or last row,
-/// or with the rows that tie two ranges together, is found as it is anywhere else.
-#[tokio::test]
-async fn audit_verify_in_ranges_finds_tampering_at_a_range_boundary() {
-    use projections::audit::{range_starts, verify_in_parts};
-    const PARTS: usize = 3;
-    let (db, n) = sequenced_db(30).await;
-    for parts in 1..=7 {
-        let report = verify_in_parts(&db.pool, parts).await.unwrap();
-        assert!(report.is_ok(), "{parts} parts: {:?}", report.problems);
-        assert_eq!(report.events as i64, n, "{parts} parts");
-    }
-    let starts = range_starts(n, PARTS);
-    assert_eq!(starts.len(), PARTS - 1);
-    let s = starts[0];
-    let at = |seq: i64| format!("(SELECT global_position FROM audit_log WHERE audit_seq = {seq})");
-    let cases: Vec<(&str, Vec<String>, ProblemKind, i64)> = vec![
-        (
-            "payload of a range's first event",
-            vec![format!(
-                "UPDATE events SET payload = '{{\"x\":1}}' WHERE global_position = {}",
-                at(s)
-            )],
-            ProblemKind::Altered,
-            s,
-        ),
-        (
-            "payload of the event before a range starts",
-            vec![format!(
-                "UPDATE events SET payload = '{{\"x\":1}}' WHERE global_position = {}",
-                at(s - 1)
-            )],
-            ProblemKind::Altered,
-            s - 1,
-        ),
-        (
-            "a range's first event deleted",
-            vec![format!(
-                "DELETE FROM events WHERE global_position = {}",
-                at(s)
-            )],
-            ProblemKind::Deleted,
-            s,
-        ),
-        (
-            "a range's first audit row's prev_hash",
-            vec![format!(
-                "UPDATE audit_log SET prev_hash = hash WHERE audit_seq = {s}"
-            )],
-            ProblemKind::ChainBroken,
-            s,
-        ),
-        (
-            "a range's first audit row deleted",
-            vec![format!("DELETE FROM audit_log WHERE audit_seq = {s}")],
-            ProblemKind::ChainBroken,
-            s + 1,
-        ),
-        (
-            "the last audit row before a range deleted",
-            vec![format!("DELETE FROM audit_log WHERE audit_seq = {}", s - 1)],
-            ProblemKind::ChainBroken,
-            s,
-        ),
-    ];
-    for (what, sqls, kind, seq) in cases {
-        let (db, m) = sequenced_db(30).await;
-        assert_eq!(
-            (m, range_starts(m, PARTS)[0]),
-            (n, s),
-            "the same log each time"
-        );
-        let mut t = tamperer(&db).await;
-        for sql in &sqls {
-            sqlx::query(sql).execute(&mut t).await.unwrap();
-        }
-        let report = verify_in_parts(&db.pool, PARTS).await.unwrap();
-        assert!(
-            report
-                .problems
-                .iter()
-                .any(|p| (p.kind, p.audit_seq) == (kind, seq)),
-            "{what}: {:?}",
-            report.problems
-        );
-        let one_part = verify_in_parts(&db.pool, 1).await.unwrap();
-        assert_eq!(report.problems, one_part.problems, "{what}");
-    }
-
-    // Two events swapped across a range boundary (the last of one range, the first of the next).
-    let (db, _) = sequenced_db(30).await;
-    let (a, b): (i64, i64) = sqlx::query_as(&format!("SELECT {}, {}", at(s - 1), at(s)))
-        .fetch_one(&db.pool)
+/// An event's metadata changed and every hash after it recomputed (triggers off).
+async fn rewrite_and_recompute(db: &TestDb, seq: i64) {
+    let mut t = tamperer(db).await;
+    projections::testing::rewrite_and_recompute(&mut t, seq, r#"{"actor_subject":"mallory"}"#)
         .await
         .unwrap();
-    if id_at(&db.pool, a).await != id_at(&db.pool, b).await {
-        let mut t = tamperer(&db).await;
-        const COLS: &str = "aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata, recorded_at";
-        for sql in [
-            format!("CREATE TEMP TABLE was_a AS SELECT {COLS} FROM events WHERE global_position = {a}"),
-            format!("CREATE TEMP TABLE was_b AS SELECT {COLS} FROM events WHERE global_position = {b}"),
-            format!("UPDATE events SET aggregate_id = aggregate_id || '~' WHERE global_position IN ({a}, {b})"),
-            format!("UPDATE events SET ({COLS}) = (SELECT {COLS} FROM was_b) WHERE global_position = {a}"),
-            format!("UPDATE events SET ({COLS}) = (SELECT {COLS} FROM was_a) WHERE global_position = {b}"),
-        ] {
-            sqlx::query(&sql).execute(&mut t).await.unwrap();
-        }
-        let report = verify_in_parts(&db.pool, PARTS).await.unwrap();
-        let kinds: Vec<(ProblemKind, i64)> = report
-            .problems
-            .iter()
-            .map(|p| (p.kind, p.audit_seq))
-            .collect();
-        assert_eq!(
-            kinds,
-            [(ProblemKind::Reordered, s - 1), (ProblemKind::Reordered, s)],
-            "{:?}",
-            report.problems
-        );
-    }
+}
 
-    // A range's first event moved later in the log (its transaction id raised to the last
-    // transaction's): the events no longer line up with the audit rows.
-    let (db, _) = sequenced_db(30).await;
-    let mut t = tamperer(&db).await;
-    sqlx::query(&format!(
-        "UPDATE events SET transaction_id = (SELECT max(transaction_id) FROM events) \
-         WHERE global_position = {}",
-        at(s)
-    ))
-    .execute(&mut t)
-    .await
-    .unwrap();
-    let report = verify_in_parts(&db.pool, PARTS).await.unwrap();
-    assert!(!report.is_ok(), "a moved event at a range boundary");
+#[tokio::test]
+async fn a_rewrite_that_recomputes_the_chain_is_caught_by_a_head_signed_before_it() {
+    let (db, n) = sequenced_db(30).await;
+    let mut conn = db.connect().await;
+    let head = sign_current(&mut conn, &signer()).await.unwrap();
+    assert_eq!(head.head.to, n);
+    let k = n / 2;
+    rewrite_and_recompute(&db, k).await;
+
+    // The chain agrees with the events again; the head signed before does not.
+    let report = verified(&db).await;
+    assert_eq!(report.problems.len(), 1, "{:?}", report.problems);
+    let p = &report.problems[0];
+    assert_eq!((p.kind, p.audit_seq), (ProblemKind::Rewritten, n), "{p}");
+    assert!(
+        p.detail
+            .contains(&format!("an event in #1..#{n} was changed")),
+        "{p}"
+    );
+
+    // Nothing new is signed over the rewrite: not a head, not an export.
+    let refused = sign_current(&mut conn, &signer()).await.unwrap_err();
+    assert!(
+        matches!(refused, projections::Error::HeadDisagrees(_)),
+        "{refused}"
+    );
+    let refused = export(&mut conn, 1, n, &signer(), &mut Vec::new())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(refused, projections::Error::HeadDisagrees(_)),
+        "{refused}"
+    );
+}
+
+#[tokio::test]
+async fn heads_signed_before_and_after_a_rewrite_name_the_range_it_lies_in() {
+    let db = TestDb::new().await;
+    let ctx = Ctx::new("heads", 6, 2);
+    let mut conn = db.connect().await;
+    let commits = simulate(&ctx, 12, 30);
+    let (early, late) = commits.split_at(commits.len() / 2);
+    insert_commits(&mut conn, early).await.unwrap();
+    catch_up(&mut conn, Duration::from_secs(60)).await.unwrap();
+    let first = sign_current(&mut conn, &signer()).await.unwrap().head.to;
+    insert_commits(&mut conn, late).await.unwrap();
+    catch_up(&mut conn, Duration::from_secs(60)).await.unwrap();
+    let second = sign_current(&mut conn, &signer()).await.unwrap().head.to;
+    assert!(first < second);
+    let saved = sign_current(&mut conn, &signer()).await.unwrap();
     assert_eq!(
-        report.problems,
-        verify_in_parts(&db.pool, 1).await.unwrap().problems
+        saved.head.to, second,
+        "the chain did not grow: the stored head again"
+    );
+
+    rewrite_and_recompute(&db, first + 2).await;
+    let report = verified(&db).await;
+    let p = &report.problems[0];
+    assert_eq!(
+        (p.kind, p.audit_seq),
+        (ProblemKind::Rewritten, second),
+        "{p}"
+    );
+    assert!(
+        p.detail
+            .contains(&format!("an event in #{}..#{second}", first + 1)),
+        "{p}"
+    );
+    assert_eq!(report.heads.newest.map(|h| h.range.to), Some(first));
+
+    // Deleting the stored heads behind the rewrite hides it from the database alone, but not
+    // from a head the auditor saved.
+    let mut t = tamperer(&db).await;
+    sqlx::query("DELETE FROM audit_heads WHERE to_seq > $1")
+        .bind(first)
+        .execute(&mut t)
+        .await
+        .unwrap();
+    assert!(verified(&db).await.is_ok(), "the documented limit");
+    let options = VerifyOptions {
+        public_key: Some(signer().public_key()),
+        heads: vec![GivenHead {
+            origin: "the head saved by the auditor".into(),
+            head: saved,
+        }],
+    };
+    let report = verify_with_options(&db.pool, options).await.unwrap();
+    let p = &report.problems[0];
+    assert_eq!(
+        (p.kind, p.audit_seq),
+        (ProblemKind::Rewritten, second),
+        "{p}"
+    );
+    assert!(p.detail.contains("the head saved by the auditor"), "{p}");
+
+    // Heads signed by a key other than the one the auditor holds are reported.
+    let other = AuditSigner::from_seed(&[43u8; 32]);
+    let options = VerifyOptions {
+        public_key: Some(other.public_key()),
+        heads: Vec::new(),
+    };
+    let report = verify_with_options(&db.pool, options).await.unwrap();
+    assert_eq!(
+        report.problems[0].kind,
+        ProblemKind::BadHead,
+        "{:?}",
+        report.problems
+    );
+}
+
+#[tokio::test]
+async fn a_chain_cut_short_below_a_signed_head_is_reported_as_truncated() {
+    let (db, n) = sequenced_db(10).await;
+    let mut conn = db.connect().await;
+    sign_current(&mut conn, &signer()).await.unwrap();
+    let mut t = tamperer(&db).await;
+    sqlx::query("DELETE FROM audit_log WHERE audit_seq > $1")
+        .bind(n - 3)
+        .execute(&mut t)
+        .await
+        .unwrap();
+    let report = verified(&db).await;
+    let p = report
+        .problems
+        .iter()
+        .find(|p| p.kind == ProblemKind::Truncated)
+        .unwrap_or_else(|| panic!("{:?}", report.problems));
+    assert!(
+        p.detail
+            .contains(&format!("#{}..#{n} were removed from its end", n - 2)),
+        "{p}"
+    );
+}
+
+/// Sequencer batches of at most `limit` events until the chain has `total` links. A batch may
+/// number fewer, or none, while a transaction elsewhere in the cluster (another test) holds the
+/// log's horizon back.
+async fn sequence_until(
+    conn: &mut sqlx::PgConnection,
+    heads: &HeadSigning,
+    limit: i64,
+    total: i64,
+) {
+    use sqlx::Connection;
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let mut tx = conn.begin().await.unwrap();
+        sequence_batch_signing(&mut tx, limit, Some(heads))
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        let chain: i64 = sqlx::query_scalar("SELECT count(*) FROM audit_log")
+            .fetch_one(&mut *conn)
+            .await
+            .unwrap();
+        if chain >= total {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "sequenced {chain} of {total}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// The sequencer signs a head at its first batch, then every so many events, in the batch that
+/// numbers them, and after the interval when the chain grew by fewer.
+#[tokio::test]
+async fn the_sequencer_signs_a_head_every_n_events_and_after_the_interval() {
+    let db = TestDb::new().await;
+    let ctx = Ctx::new("cadence", 4, 1);
+    let mut conn = db.connect().await;
+    let commits = simulate(&ctx, 13, 20);
+    let (most, last_two) = commits.split_at(commits.len() - 2);
+    insert_commits(&mut conn, most).await.unwrap();
+    let count = || async {
+        sqlx::query_scalar::<_, i64>("SELECT count(*) FROM events")
+            .fetch_one(&db.pool)
+            .await
+            .unwrap()
+    };
+    let total = count().await;
+    let heads = HeadSigning::new(
+        std::sync::Arc::new(signer()),
+        HeadPolicy {
+            every_events: 10,
+            interval: Duration::from_secs(3600),
+        },
+    );
+    sequence_until(&mut conn, &heads, 5, total).await;
+    let tos: Vec<i64> = sqlx::query_scalar("SELECT to_seq FROM audit_heads ORDER BY to_seq")
+        .fetch_all(&db.pool)
+        .await
+        .unwrap();
+    // The first batch signs at once (no head yet); then a head as soon as ten more events are
+    // numbered: batches of at most five put it 10 to 14 events after the one before.
+    assert!(tos[0] >= 1 && tos[0] <= 5, "{tos:?}");
+    for pair in tos.windows(2) {
+        assert!((10..15).contains(&(pair[1] - pair[0])), "{tos:?}");
+    }
+    assert!(total - tos[tos.len() - 1] < 10, "{total}: {tos:?}");
+    assert!(verified(&db).await.is_ok());
+
+    // A few more events, fewer than a policy of a thousand asks for: no head until the
+    // interval has passed.
+    insert_commits(&mut conn, last_two).await.unwrap();
+    let all = count().await;
+    let slow = HeadSigning::new(
+        std::sync::Arc::new(signer()),
+        HeadPolicy {
+            every_events: 1_000,
+            interval: Duration::from_secs(3600),
+        },
+    );
+    let newest = || async {
+        sqlx::query_scalar::<_, i64>("SELECT max(to_seq) FROM audit_heads")
+            .fetch_one(&db.pool)
+            .await
+            .unwrap()
+    };
+    let before = newest().await;
+    sequence_until(&mut conn, &slow, 50, all).await;
+    assert_eq!(newest().await, before, "not due yet");
+    let quick = HeadSigning::new(
+        std::sync::Arc::new(signer()),
+        HeadPolicy {
+            every_events: 1_000,
+            interval: Duration::from_millis(1),
+        },
+    );
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    sequence_until(&mut conn, &quick, 50, all).await;
+    assert_eq!(
+        newest().await,
+        all,
+        "an idle batch signs what the chain grew by"
     );
 }

@@ -110,22 +110,26 @@ pub enum Purpose {
     Wallet(TronAddress),
     /// The seed deposit addresses are derived from.
     DepositSeed,
+    /// The audit key's private half (an Ed25519 seed) that signs the audit chain's heads.
+    AuditKey,
 }
 
 impl Purpose {
-    /// `wallet:<41hex>` or `deposit-seed`.
+    /// `wallet:<41hex>`, `deposit-seed` or `audit-key`.
     pub fn label(&self) -> String {
         match self {
             Self::Wallet(address) => format!("wallet:{}", address.to_hex()),
             Self::DepositSeed => "deposit-seed".to_string(),
+            Self::AuditKey => "audit-key".to_string(),
         }
     }
 
-    /// The `purpose` column: `wallet` or `deposit-seed`.
+    /// The `purpose` column: `wallet`, `deposit-seed` or `audit-key`.
     pub fn kind(&self) -> &'static str {
         match self {
             Self::Wallet(_) => "wallet",
             Self::DepositSeed => "deposit-seed",
+            Self::AuditKey => "audit-key",
         }
     }
 }

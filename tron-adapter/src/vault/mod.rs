@@ -1,4 +1,5 @@
-//! The key vault: pool-wallet private keys and the deposit-address seed, encrypted at rest with
+//! The key vault: pool-wallet private keys, the deposit-address seed and the audit key (which
+//! signs heads of the audit chain), encrypted at rest with
 //! XChaCha20-Poly1305 under a master key the caller supplies (the binary reads `TRX_MASTER_KEY`;
 //! nothing in this crate reads the environment).
 //!
@@ -13,9 +14,9 @@
 //! ```
 //!
 //! The associated data is `"trx-energy/vault/v1" ‖ 0x00 ‖ byte 0..9 of the sealed value (version
-//! and fingerprint) ‖ the purpose label` — `wallet:<41hex>` or `deposit-seed` — so a ciphertext
-//! cannot be moved to another wallet's row, re-labelled to another master key or version, or
-//! altered in any byte without failing authentication.
+//! and fingerprint) ‖ the purpose label` — `wallet:<41hex>`, `deposit-seed` or `audit-key` — so
+//! a ciphertext cannot be moved to another wallet's row, re-labelled to another master key or
+//! version, or altered in any byte without failing authentication.
 //!
 //! The [`Keyring`] holds the current master key and any previous ones: reading accepts all of
 //! them, sealing always uses the current one, and [`KeyVault::rotate`] re-seals every stored key

@@ -1,8 +1,9 @@
-//! The vault's Postgres storage (`vault_keys`, migration 0010): store and read pool-wallet keys
-//! and the deposit seed, list what is stored (never the secrets), and rotate every row to the
+//! The vault's Postgres storage (`vault_keys`, migrations 0010 and 0100): store and read
+//! pool-wallet keys, the deposit seed and the audit key, list what is stored (never the secrets), and rotate every row to the
 //! current master key in one transaction.
 
 use sqlx::{PgPool, Row};
+use zeroize::Zeroizing;
 
 use super::keyring::{Keyring, Purpose};
 use super::VaultError;
@@ -37,6 +38,7 @@ pub struct RotationReport {
 fn purpose_of(key_ref: &str, purpose: &str, address: Option<&str>) -> Result<Purpose, VaultError> {
     match (purpose, address) {
         ("deposit-seed", None) if key_ref == "deposit-seed" => Ok(Purpose::DepositSeed),
+        ("audit-key", None) if key_ref == "audit-key" => Ok(Purpose::AuditKey),
         ("wallet", Some(address)) => {
             let address =
                 TronAddress::from_hex(address).map_err(|_| VaultError::BadRow(key_ref.into()))?;
@@ -63,7 +65,7 @@ impl KeyVault {
         let sealed = self.keyring.seal(purpose, plaintext);
         let address = match purpose {
             Purpose::Wallet(address) => Some(address.to_hex()),
-            Purpose::DepositSeed => None,
+            Purpose::DepositSeed | Purpose::AuditKey => None,
         };
         let inserted = sqlx::query(
             "INSERT INTO vault_keys (key_ref, purpose, address, ciphertext, master_key_fingerprint)
@@ -150,6 +152,38 @@ impl KeyVault {
             }
             .into()
         })
+    }
+
+    /// The audit key's 32-byte seed, creating and storing a new random one if none is stored
+    /// (two processes racing store one: the loser reads the winner's). Returns it and whether
+    /// it was created here.
+    pub async fn audit_key(&self) -> Result<(Zeroizing<[u8; 32]>, bool), Error> {
+        let mut created = false;
+        if self.sealed(&Purpose::AuditKey).await?.is_none() {
+            let mut seed = Zeroizing::new([0u8; 32]);
+            rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, seed.as_mut_slice());
+            created = self.insert(&Purpose::AuditKey, seed.as_slice()).await?;
+            if created {
+                tracing::info!(
+                    master_key = %self.keyring.current_fingerprint(),
+                    "audit key created and sealed in the vault"
+                );
+            }
+        }
+        let sealed = self
+            .sealed(&Purpose::AuditKey)
+            .await?
+            .ok_or_else(|| VaultError::NotFound(Purpose::AuditKey.label()))?;
+        let plaintext = self.keyring.open(&Purpose::AuditKey, &sealed)?;
+        let mut seed = Zeroizing::new([0u8; 32]);
+        if plaintext.len() != 32 {
+            return Err(VaultError::BadPlaintext {
+                purpose: Purpose::AuditKey.label(),
+            }
+            .into());
+        }
+        seed.copy_from_slice(&plaintext);
+        Ok((seed, created))
     }
 
     /// Every stored key, without secrets.

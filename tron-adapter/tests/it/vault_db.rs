@@ -243,3 +243,45 @@ async fn without_a_seed_deposit_addresses_are_refused_and_a_seed_is_never_replac
     assert!(!vault.init_deposit_seed(&second).await.unwrap());
     assert_eq!(vault.deposit_seed().await.unwrap().as_bytes(), &[1u8; 64]);
 }
+
+#[tokio::test]
+async fn the_audit_key_is_made_once_even_by_racing_processes_and_rotates_with_the_rest() {
+    let db = TestDb::new().await;
+    let vaults: Vec<Arc<KeyVault>> = (0..4)
+        .map(|_| Arc::new(KeyVault::new(db.pool.clone(), ring(OLD_MASTER, None))))
+        .collect();
+    let tasks: Vec<_> = vaults
+        .iter()
+        .map(|v| {
+            let v = v.clone();
+            tokio::spawn(async move { v.audit_key().await.unwrap() })
+        })
+        .collect();
+    let mut seeds = Vec::new();
+    let mut created = 0;
+    for t in tasks {
+        let (seed, new) = t.await.unwrap();
+        created += usize::from(new);
+        seeds.push(*seed);
+    }
+    assert_eq!(created, 1, "one process made it");
+    assert!(
+        seeds.iter().all(|s| *s == seeds[0]),
+        "all read the same key"
+    );
+    let rows = vaults[0].list().await.unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(
+        (rows[0].key_ref.as_str(), rows[0].purpose.as_str()),
+        ("audit-key", "audit-key")
+    );
+
+    let rotating = KeyVault::new(db.pool.clone(), ring(NEW_MASTER, Some(OLD_MASTER)));
+    assert_eq!(rotating.rotate().await.unwrap().resealed, 1);
+    let new_only = KeyVault::new(db.pool.clone(), ring(NEW_MASTER, None));
+    assert_eq!(*new_only.audit_key().await.unwrap().0, seeds[0]);
+    assert!(matches!(
+        vaults[0].audit_key().await,
+        Err(Error::Vault(VaultError::UnknownMasterKey { .. }))
+    ));
+}

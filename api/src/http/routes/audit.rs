@@ -1,5 +1,6 @@
 //! Auditors: pages of the global log in its audit order (the hash-chained `audit_log`, so a
-//! page never skips an event that commits later), and one aggregate's history.
+//! page never skips an event that commits later) with every field the chain covers, the chain's
+//! signed heads, and one aggregate's history.
 
 use std::collections::HashMap;
 
@@ -8,8 +9,11 @@ use axum::http::HeaderMap;
 use axum::response::Response;
 use axum::Json;
 use chrono::{DateTime, Utc};
-use projections::audit::pages::{self, LogEntry, WrittenEvent};
+use projections::audit::heads;
+use projections::audit::offline::ExportLine;
+use projections::audit::pages::{self, WrittenEvent};
 use projections::audit::query::{self, AsOf, StateReport};
+use projections::audit::SignedHead;
 use serde::Serialize;
 
 use crate::http::consistency::{fresh, wait_for};
@@ -20,7 +24,16 @@ pub const ROLES: &[Role] = &[Role::Auditor, Role::Admin];
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct LogPage {
-    pub entries: Vec<LogEntry>,
+    /// Each exactly an export's line, so the pages verify like an export (docs/audit.md).
+    pub entries: Vec<ExportLine>,
+    /// Pass as `after` for the next page; `null` when this page is the last so far.
+    pub next_after: Option<i64>,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct HeadsPage {
+    /// Stored heads, by their last audit number.
+    pub heads: Vec<SignedHead>,
     /// Pass as `after` for the next page; `null` when this page is the last so far.
     pub next_after: Option<i64>,
 }
@@ -39,12 +52,24 @@ pub(crate) fn limit(query: &HashMap<String, String>, max: i64) -> Result<i64, Ap
     }
 }
 
-/// `GET /v1/audit/log?after=SEQ&limit=N`.
+/// The `after` cursor: an audit number, 0 (the default) for the start.
+fn after(query: &HashMap<String, String>) -> Result<i64, ApiError> {
+    match query.get("after") {
+        None => Ok(0),
+        Some(t) => t.parse::<i64>().ok().filter(|n| *n >= 0).ok_or_else(|| {
+            ApiError::bad_request("invalid_cursor", "after is an audit sequence number")
+                .field("after")
+        }),
+    }
+}
+
+/// `GET /v1/audit/log?after=SEQ&limit=N`: the chain's entries, each with every field its hash
+/// covers, so that pages verify like an export (`trx-energy audit verify-api`).
 #[utoipa::path(
     get,
     path = "/v1/audit/log",
     tag = "audit",
-    params(("after" = Option<i64>, Query, description = "Audit number to start after"), ("limit" = Option<i64>, Query, description = "Page size")),
+    params(("after" = Option<i64>, Query, description = "Audit number to start after"), ("limit" = Option<i64>, Query, description = "Page size (1 to 1000, default 100)")),
     responses((status = 200, description = "A page of the log", body = LogPage))
 )]
 pub async fn log(
@@ -62,14 +87,10 @@ pub async fn log(
     )
     .await?;
     let limit = limit(&query, 1_000)?;
-    let after = match query.get("after") {
-        None => 0,
-        Some(t) => t.parse::<i64>().ok().filter(|n| *n >= 0).ok_or_else(|| {
-            ApiError::bad_request("invalid_cursor", "after is an audit sequence number")
-                .field("after")
-        })?,
-    };
-    let entries = pages::log_page(&state.pool, after, limit).await?;
+    let after = after(&query)?;
+    let entries = pages::log_page(&state.pool, after, limit)
+        .await
+        .map_err(ApiError::internal)?;
     let next_after = (entries.len() as i64 == limit)
         .then(|| entries.last().map(|e| e.audit_seq))
         .flatten();
@@ -80,6 +101,79 @@ pub async fn log(
         },
         caught_up,
     ))
+}
+
+/// `GET /v1/audit/head`: a head of the whole chain as it is now, signed by the audit key (the
+/// newest stored head when the chain has not grown since). 503 `audit_key_unavailable` where
+/// this process holds no audit key; 409 `chain_disagrees_with_head` when the chain no longer
+/// has the hash an earlier head signed (nothing is signed over a rewrite).
+#[utoipa::path(
+    get,
+    path = "/v1/audit/head",
+    tag = "audit",
+    responses(
+        (status = 200, description = "The signed head of the chain", body = SignedHead),
+        (status = 503, description = "This process holds no audit key", body = crate::http::openapi::ErrorBody)
+    )
+)]
+pub async fn head(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    caller.require(ROLES)?;
+    let caught_up = wait_for(
+        &state,
+        &caller,
+        &headers,
+        &[projections::audit::SEQUENCER_READER.to_string()],
+    )
+    .await?;
+    let Some(signer) = state.audit_signer.clone() else {
+        return Err(ApiError::new(
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            "audit_key_unavailable",
+            "this API process holds no audit key to sign heads with",
+        ));
+    };
+    let mut conn = state.pool.acquire().await?;
+    let signed = heads::sign_current(&mut conn, &signer)
+        .await
+        .map_err(|e| match e {
+            projections::Error::HeadDisagrees(why) => {
+                ApiError::conflict("chain_disagrees_with_head", why)
+            }
+            e => ApiError::internal(e),
+        })?;
+    Ok(fresh(signed, caught_up))
+}
+
+/// `GET /v1/audit/heads?after=TO&limit=N`: the stored signed heads, by their last audit number
+/// (the sequencer signs one every so many events or minutes): an auditor holds the chain to
+/// each.
+#[utoipa::path(
+    get,
+    path = "/v1/audit/heads",
+    tag = "audit",
+    params(("after" = Option<i64>, Query, description = "Last audit number to start after"), ("limit" = Option<i64>, Query, description = "Page size (1 to 1000, default 100)")),
+    responses((status = 200, description = "A page of stored heads", body = HeadsPage))
+)]
+pub async fn heads_page(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(query): Query<HashMap<String, String>>,
+) -> Result<Json<HeadsPage>, ApiError> {
+    caller.require(ROLES)?;
+    let limit = limit(&query, 1_000)?;
+    let after = after(&query)?;
+    let mut conn = state.pool.acquire().await?;
+    let heads = heads::heads_page(&mut conn, after, limit)
+        .await
+        .map_err(ApiError::internal)?;
+    let next_after = (heads.len() as i64 == limit)
+        .then(|| heads.last().map(|h| h.head.to))
+        .flatten();
+    Ok(Json(HeadsPage { heads, next_after }))
 }
 
 /// The stored name of aggregate type `name`; 404 `unknown_aggregate_type` for another.
